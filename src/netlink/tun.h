@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <net/if.h>
+
+#include "macro.h"
+
+/* Flags for tun_open(). IFF_TUN|IFF_NO_PI is always set. */
+typedef enum TunFlags {
+        TUN_FLAG_VNET_HDR = 1 << 0,    /* IFF_VNET_HDR: every packet is preceded by a virtio_net_hdr */
+        TUN_FLAG_MULTI_QUEUE = 1 << 1, /* IFF_MULTI_QUEUE: call tun_open() again with the same name for
+                                        * more queues */
+        TUN_FLAG_PERSIST = 1 << 2,     /* TUNSETPERSIST: the device outlives the fd (delete with
+                                        * tun_delete()) */
+} TunFlags;
+
+/* Create a TUN device (or attach to an existing one of that name, e.g. another queue). name may be
+ * NULL or empty (kernel picks "tunN") or a template such as "fluxify%d". The fd is O_CLOEXEC and
+ * non-blocking. ret_name gets the kernel-assigned name (IFNAMSIZ buffer), ret_ifindex its ifindex;
+ * both optional. Errors: -EINVAL bad name, -ENOENT no /dev/net/tun, -EPERM, -EBUSY name in use by a
+ * non-TUN or incompatible device. */
+int tun_open(const char *name, TunFlags flags, int *ret_fd, char ret_name[static IFNAMSIZ], int *ret_ifindex);
+
+/* Set TUNSETOFFLOAD bits (TUN_F_CSUM, TUN_F_TSO4, ...) on a TUN opened with TUN_FLAG_VNET_HDR, and
+ * the vnet header size. */
+int tun_set_offload(int fd, unsigned offload, int vnet_hdr_size);
+
+/* Remove a TUN device by name (crash cleanup of a persistent device or a stale one): deletes the
+ * link via rtnetlink. Returns 0 on success, -ENODEV if no such device, -EMEDIUMTYPE if the device
+ * exists but is not a TUN (then it is left alone). */
+int tun_delete(const char *name);
