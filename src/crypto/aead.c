@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <nettle/memops.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "aead.h"
+#include "macro.h"
+
+void flux_aead_init(FluxAead *a, const uint8_t key[static FLUX_AEAD_KEY_SIZE]) {
+        assert(a);
+        assert(key);
+
+        gcm_aes256_set_key(&a->gcm, key);
+}
+
+void flux_aead_done(FluxAead *a) {
+        if (a)
+                explicit_bzero(a, sizeof(*a));
+}
+
+int flux_aead_seal(FluxAead *a, const FluxWireHeader *h, const uint8_t nonce[static FLUX_WIRE_NONCE_SIZE],
+                   uint8_t *buf, size_t buf_size, size_t payload_len) {
+        FluxWireHeader hdr;
+        uint8_t *payload;
+
+        assert_return(a, -EINVAL);
+        assert_return(h, -EINVAL);
+        assert_return(nonce, -EINVAL);
+        assert_return(buf, -EINVAL);
+
+        if (payload_len > FLUX_WIRE_MAX_PAYLOAD)
+                return -EMSGSIZE;
+        if (buf_size < FLUX_WIRE_OVERHEAD || buf_size - FLUX_WIRE_OVERHEAD < payload_len)
+                return -ENOBUFS;
+
+        hdr = *h;
+        hdr.length = (uint16_t) (FLUX_WIRE_NONCE_SIZE + payload_len + FLUX_WIRE_TAG_SIZE);
+        flux_wire_header_encode(&hdr, buf);
+        memcpy(buf + FLUX_WIRE_HEADER_SIZE, nonce, FLUX_WIRE_NONCE_SIZE);
+
+        payload = buf + FLUX_WIRE_PAYLOAD_OFFSET;
+        gcm_aes256_set_iv(&a->gcm, FLUX_WIRE_NONCE_SIZE, nonce);
+        gcm_aes256_update(&a->gcm, FLUX_WIRE_HEADER_SIZE, buf);
+        gcm_aes256_encrypt(&a->gcm, payload_len, payload, payload);
+        gcm_aes256_digest(&a->gcm, FLUX_WIRE_TAG_SIZE, payload + payload_len);
+
+        return (int) (FLUX_WIRE_OVERHEAD + payload_len);
+}
+
+int flux_aead_open(FluxAead *a, uint8_t *buf, size_t size) {
+        uint8_t tag[FLUX_WIRE_TAG_SIZE];
+        uint8_t *payload;
+        size_t n;
+
+        assert_return(a, -EINVAL);
+        assert_return(buf, -EINVAL);
+
+        if (size < FLUX_WIRE_OVERHEAD)
+                return -EMSGSIZE;
+        if (size - FLUX_WIRE_OVERHEAD > FLUX_WIRE_MAX_PAYLOAD)
+                return -EMSGSIZE;
+
+        n = size - FLUX_WIRE_OVERHEAD;
+        payload = buf + FLUX_WIRE_PAYLOAD_OFFSET;
+
+        /* One pass: GHASH over the ciphertext and CTR decryption together (nettle's gcm_decrypt),
+         * then a constant-time tag comparison. */
+        gcm_aes256_set_iv(&a->gcm, FLUX_WIRE_NONCE_SIZE, buf + FLUX_WIRE_HEADER_SIZE);
+        gcm_aes256_update(&a->gcm, FLUX_WIRE_HEADER_SIZE, buf);
+        gcm_aes256_decrypt(&a->gcm, n, payload, payload);
+        gcm_aes256_digest(&a->gcm, sizeof(tag), tag);
+
+        if (!memeql_sec(tag, payload + n, sizeof(tag))) {
+                /* Never leave unauthenticated plaintext behind. */
+                explicit_bzero(payload, n);
+                return -EKEYREJECTED;
+        }
+        return (int) n;
+}
+
+int flux_v1_open(FluxAead *a, uint8_t *buf, size_t size, FluxWireHeader *ret_header) {
+        FluxWireHeader h;
+        int r;
+
+        assert_return(a, -EINVAL);
+        assert_return(ret_header, -EINVAL);
+
+        r = flux_wire_datagram_parse(buf, size, FLUX_WIRE_VERSION_1, &h);
+        if (r < 0)
+                return r;
+
+        r = flux_aead_open(a, buf, size);
+        if (r < 0)
+                return r;
+
+        *ret_header = h;
+        return r;
+}
+
+void flux_nonce_pool_init(FluxNoncePool *p) {
+        assert(p);
+
+        p->used = sizeof(p->bytes);
+}
+
+int flux_nonce_pool_take(FluxNoncePool *p, uint8_t ret[static FLUX_WIRE_NONCE_SIZE]) {
+        assert_return(p, -EINVAL);
+        assert_return(ret, -EINVAL);
+
+        if (p->used + FLUX_WIRE_NONCE_SIZE > sizeof(p->bytes)) {
+                size_t got = 0;
+
+                while (got < sizeof(p->bytes)) {
+                        ssize_t k = getrandom(p->bytes + got, sizeof(p->bytes) - got, 0);
+                        if (k < 0) {
+                                if (errno == EINTR)
+                                        continue;
+                                return -errno;
+                        }
+                        got += (size_t) k;
+                }
+                p->used = 0;
+        }
+
+        memcpy(ret, p->bytes + p->used, FLUX_WIRE_NONCE_SIZE);
+        /* Wipe what was handed out so the pool never holds a used nonce. */
+        explicit_bzero(p->bytes + p->used, FLUX_WIRE_NONCE_SIZE);
+        p->used += FLUX_WIRE_NONCE_SIZE;
+        return 0;
+}
+
+void flux_nonce_pool_done(FluxNoncePool *p) {
+        if (p) {
+                explicit_bzero(p->bytes, sizeof(p->bytes));
+                p->used = sizeof(p->bytes);
+        }
+}
