@@ -457,6 +457,11 @@ static char *config_reader(char *buf, int num, void *stream) {
                 (void) config_error(ctx, EBADMSG, "Line contains a NUL byte.");
                 return NULL;
         }
+        if (ctx->line == 1 && len >= 3 && memcmp(start, "\xef\xbb\xbf", 3) == 0) {
+                /* UTF-8 byte order mark */
+                start += 3;
+                len -= 3;
+        }
         memcpy(buf, start, len);
         buf[len] = '\0';
 
