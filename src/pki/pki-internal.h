@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* GnuTLS helpers shared by the pki and tls modules. */
+
+#include <gnutls/x509.h>
+
+/* GnuTLS error → negative errno (-EBADMSG for anything about malformed data). */
+int pki_errno(int gnutls_error);
+int pki_read_crt(const char *path, gnutls_x509_crt_t *ret);
+/* The subject's CN. */
+int pki_crt_common_name(gnutls_x509_crt_t crt, char **ret);
