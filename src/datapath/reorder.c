@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <string.h>
+
+#include "alloc-util.h"
+#include "macro.h"
+#include "reorder.h"
+
+#define SLOT_NONE UINT16_MAX
+
+static void history_set(FluxReorder *r, uint32_t seq, bool delivered) {
+        uint64_t bit = UINT64_C(1) << (seq % 64);
+        uint64_t *w = &r->history[(seq % FLUX_REORDER_HISTORY) / 64];
+
+        if (delivered)
+                *w |= bit;
+        else
+                *w &= ~bit;
+}
+
+static bool history_get(const FluxReorder *r, uint32_t seq) {
+        return r->history[(seq % FLUX_REORDER_HISTORY) / 64] & (UINT64_C(1) << (seq % 64));
+}
+
+int flux_reorder_init(FluxReorder *r, unsigned capacity, usec_t hold, FluxReorderDeliver deliver,
+                      void *userdata) {
+        unsigned cap = 16;
+
+        assert_return(deliver, -EINVAL);
+
+        if (capacity == 0)
+                capacity = FLUX_REORDER_CAPACITY_DEFAULT;
+        capacity = MIN(capacity, FLUX_REORDER_CAPACITY_MAX);
+        while (cap < capacity)
+                cap <<= 1;
+
+        *r = (FluxReorder) {
+                .capacity = cap,
+                .hold = hold ?: FLUX_REORDER_HOLD_DEFAULT,
+                .deliver = deliver,
+                .userdata = userdata,
+        };
+        r->ring = new0(FluxReorderEntry, cap);
+        r->free_slots = new(uint16_t, cap);
+        /* malloc, not calloc: pages of the slab stay untouched until a packet needs them. */
+        r->slab = malloc((size_t) cap * FLUX_REORDER_SLOT_SIZE);
+        if (!r->ring || !r->free_slots || !r->slab) {
+                flux_reorder_done(r);
+                return -ENOMEM;
+        }
+        /* LIFO: slot 0 is on top, so a shallow buffer keeps using the same few slots. */
+        for (unsigned i = 0; i < cap; i++)
+                r->free_slots[i] = (uint16_t) (cap - 1 - i);
+        r->n_free = cap;
+        return 0;
+}
+
+void flux_reorder_done(FluxReorder *r) {
+        r->ring = mfree(r->ring);
+        r->free_slots = mfree(r->free_slots);
+        r->slab = mfree(r->slab);
+        r->n_free = 0;
+        r->depth = 0;
+}
+
+void flux_reorder_reset(FluxReorder *r) {
+        for (unsigned i = 0; i < r->capacity; i++) {
+                FluxReorderEntry *e = &r->ring[i];
+
+                if (e->used && e->slot != SLOT_NONE)
+                        r->free_slots[r->n_free++] = e->slot;
+                *e = (FluxReorderEntry) {};
+        }
+        r->depth = 0;
+        r->started = false;
+        memset(r->history, 0, sizeof(r->history));
+}
+
+void flux_reorder_set_hold(FluxReorder *r, usec_t hold) {
+        r->hold = MAX(hold, FLUX_REORDER_HOLD_MIN);
+}
+
+static FluxReorderEntry *entry_of(FluxReorder *r, uint32_t seq) {
+        return &r->ring[seq & (r->capacity - 1)];
+}
+
+static void deliver(FluxReorder *r, uint32_t seq, const uint8_t *pkt, size_t len) {
+        history_set(r, seq, true);
+        r->stats.delivered++;
+        r->deliver(pkt, len, r->userdata);
+}
+
+/* Moves `next` one step: delivers the held packet there, or skips the missing one. */
+static void advance_one(FluxReorder *r) {
+        FluxReorderEntry *e = entry_of(r, r->next);
+        uint32_t seq = r->next;
+
+        /* Advance first: the deliver callback may re-enter (e.g. a test inserting). */
+        r->next++;
+        if (!e->used) {
+                history_set(r, seq, false);
+                r->stats.skipped++;
+                return;
+        }
+        e->used = false;
+        if (e->slot == SLOT_NONE) {
+                /* An oversize packet already delivered out of order. */
+                history_set(r, seq, true);
+                return;
+        }
+        r->free_slots[r->n_free++] = e->slot;
+        r->depth--;
+        deliver(r, seq, r->slab + (size_t) e->slot * FLUX_REORDER_SLOT_SIZE, e->len);
+}
+
+static void drain_successors(FluxReorder *r) {
+        while (entry_of(r, r->next)->used)
+                advance_one(r);
+}
+
+/* Gives up on the gap at `next`: skips to the next held packet and drains its run. */
+static void give_up_gap(FluxReorder *r) {
+        for (unsigned i = 0; i < r->capacity && !entry_of(r, r->next)->used; i++)
+                advance_one(r);
+        drain_successors(r);
+}
+
+void flux_reorder_drain_all(FluxReorder *r) {
+        while (r->depth > 0)
+                give_up_gap(r);
+}
+
+FluxReorderResult flux_reorder_insert(FluxReorder *r, usec_t now, uint32_t seq, const uint8_t *pkt, size_t len) {
+        FluxReorderEntry *e;
+        int32_t d;
+
+        if (!r->started) {
+                r->started = true;
+                r->next = seq;
+        }
+
+        d = (int32_t) (seq - r->next);
+        if (d < 0) {
+                if ((uint32_t) -(int64_t) d <= FLUX_REORDER_HISTORY && history_get(r, seq)) {
+                        r->stats.duplicates++;
+                        return FLUX_REORDER_DUPLICATE;
+                }
+                r->stats.late++;
+                return FLUX_REORDER_LATE;
+        }
+
+        if ((uint32_t) d >= r->capacity) {
+                /* Full window: give up on the oldest gaps until seq fits (draining as we go). */
+                uint32_t target = seq - r->capacity + 1;
+
+                r->stats.overflows++;
+                if ((uint32_t) (target - r->next) > r->capacity) {
+                        /* A jump far beyond the window: deliver what we hold, restart there. */
+                        flux_reorder_drain_all(r);
+                        if ((int32_t) (target - r->next) > 0) {
+                                r->stats.skipped += target - r->next;
+                                if (target - r->next >= FLUX_REORDER_HISTORY)
+                                        memset(r->history, 0, sizeof(r->history));
+                                else
+                                        for (uint32_t s = r->next; s != target; s++)
+                                                history_set(r, s, false);
+                                r->next = target;
+                        }
+                } else
+                        while ((int32_t) (target - r->next) > 0)
+                                advance_one(r);
+                drain_successors(r);
+                d = (int32_t) (seq - r->next);
+                if (d < 0) /* drained past it: it was already there */
+                        return flux_reorder_insert(r, now, seq, pkt, len);
+        }
+
+        if (d == 0) {
+                r->next++;
+                deliver(r, seq, pkt, len);
+                drain_successors(r);
+                return FLUX_REORDER_DELIVERED;
+        }
+
+        e = entry_of(r, seq);
+        if (e->used) {
+                r->stats.duplicates++;
+                return FLUX_REORDER_DUPLICATE;
+        }
+        if (len > FLUX_REORDER_SLOT_SIZE || r->n_free == 0) {
+                /* Cannot hold it: deliver it out of order rather than lose it. */
+                *e = (FluxReorderEntry) { .used = true, .slot = SLOT_NONE };
+                r->stats.oversize++;
+                deliver(r, seq, pkt, len);
+                return FLUX_REORDER_DELIVERED;
+        }
+        *e = (FluxReorderEntry) {
+                .used = true,
+                .arrival = now,
+                .slot = r->free_slots[--r->n_free],
+                .len = (uint16_t) len,
+        };
+        memcpy(r->slab + (size_t) e->slot * FLUX_REORDER_SLOT_SIZE, pkt, len);
+        r->depth++;
+        r->stats.held++;
+        r->stats.max_depth = MAX(r->stats.max_depth, (uint64_t) r->depth);
+        return FLUX_REORDER_HELD;
+}
+
+static usec_t oldest_arrival(const FluxReorder *r) {
+        usec_t oldest = USEC_INFINITY;
+
+        if (r->depth == 0)
+                return USEC_INFINITY;
+        for (unsigned i = 0; i < r->capacity; i++) {
+                const FluxReorderEntry *e = &r->ring[i];
+
+                if (e->used && e->slot != SLOT_NONE && e->arrival < oldest)
+                        oldest = e->arrival;
+        }
+        return oldest;
+}
+
+usec_t flux_reorder_next_deadline(const FluxReorder *r) {
+        usec_t o = oldest_arrival(r);
+
+        return o == USEC_INFINITY ? USEC_INFINITY : o + r->hold;
+}
+
+unsigned flux_reorder_flush(FluxReorder *r, usec_t now) {
+        unsigned n = 0;
+
+        while (r->depth > 0) {
+                usec_t o = oldest_arrival(r);
+
+                if (now < o + r->hold)
+                        break;
+                give_up_gap(r);
+                r->stats.timeouts++;
+                n++;
+        }
+        return n;
+}

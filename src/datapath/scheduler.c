@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "alloc-util.h"
+#include "flow-hash.h"
+#include "macro.h"
+#include "scheduler.h"
+
+static const char *const flux_scheduler_kind_table[_FLUX_SCHEDULER_KIND_MAX] = {
+        [FLUX_SCHEDULER_WEIGHTED] = "weighted",
+        [FLUX_SCHEDULER_FLOW] = "flow",
+        [FLUX_SCHEDULER_LOWEST_RTT] = "lowest-rtt",
+        [FLUX_SCHEDULER_REDUNDANT] = "redundant",
+};
+DEFINE_STRING_TABLE(flux_scheduler_kind, FluxSchedulerKind, _FLUX_SCHEDULER_KIND_MAX);
+
+int flux_scheduler_set_kind(FluxScheduler *s, FluxSchedulerKind kind) {
+        assert_return(kind >= 0 && kind < _FLUX_SCHEDULER_KIND_MAX, -EINVAL);
+
+        if (kind == FLUX_SCHEDULER_FLOW && !s->flows) {
+                s->flows = new0(FluxFlowPin, FLUX_FLOW_TABLE_SIZE);
+                if (!s->flows)
+                        return -ENOMEM;
+        }
+        s->kind = kind;
+        s->have_current = false;
+        return 0;
+}
+
+int flux_scheduler_init(FluxScheduler *s, FluxSchedulerKind kind, unsigned redundancy) {
+        *s = (FluxScheduler) {
+                .redundancy = redundancy ?: FLUX_REDUNDANCY_DEFAULT,
+        };
+        return flux_scheduler_set_kind(s, kind);
+}
+
+void flux_scheduler_done(FluxScheduler *s) {
+        s->flows = mfree(s->flows);
+}
+
+/* The best tier present (lower is better; -1 if no path is usable). Backup paths are in worse
+ * tiers than every primary that is up or degraded, which is the whole backup rule. */
+static int best_tier(FluxPath *const *paths, size_t n) {
+        int best = -1;
+
+        for (size_t i = 0; i < n; i++) {
+                int t = flux_path_tier(paths[i]);
+
+                if (t >= 0 && (best < 0 || t < best))
+                        best = t;
+        }
+        return best;
+}
+
+static void path_charge(FluxPath *p, usec_t now, size_t len) {
+        double cap = flux_path_effective_capacity(p);
+
+        p->vclock = MAX(p->vclock, now) + (usec_t) (len * 1e6 / cap);
+}
+
+/* Earliest expected arrival: the path's virtual backlog (what we sent beyond its estimated
+ * capacity), plus this packet's serialisation, plus its base one-way delay. Picking the minimum
+ * stripes in proportion to capacity when busy and keeps packets arriving in order across paths
+ * with different RTTs (the slower path is used once the faster one has that much backlog). */
+static double finish_time(const FluxPath *p, usec_t now, size_t len) {
+        double start = (double) (MAX(p->vclock, now) - now);
+
+        return start + len * 1e6 / flux_path_effective_capacity(p) + p->rtt_min / 2.0;
+}
+
+static FluxPath *pick_weighted(FluxPath *const *paths, size_t n, int tier, usec_t now, size_t len) {
+        FluxPath *best = NULL;
+        double best_f = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                double f;
+
+                if (flux_path_tier(paths[i]) != tier)
+                        continue;
+                f = finish_time(paths[i], now, len);
+                if (!best || f < best_f) {
+                        best = paths[i];
+                        best_f = f;
+                }
+        }
+        return best;
+}
+
+/* A deterministic capacity-weighted choice for a flow: its hash picks a point in [0, Σcapacity). */
+static FluxPath *pick_by_hash(FluxPath *const *paths, size_t n, int tier, uint64_t hash) {
+        double total = 0, x;
+        FluxPath *last = NULL;
+
+        for (size_t i = 0; i < n; i++)
+                if (flux_path_tier(paths[i]) == tier)
+                        total += flux_path_effective_capacity(paths[i]);
+        x = (double) (hash >> 11) * 0x1.0p-53 * total;
+        for (size_t i = 0; i < n; i++) {
+                if (flux_path_tier(paths[i]) != tier)
+                        continue;
+                last = paths[i];
+                x -= flux_path_effective_capacity(paths[i]);
+                if (x < 0)
+                        return paths[i];
+        }
+        return last;
+}
+
+static FluxPath *find_in_tier(FluxPath *const *paths, size_t n, int tier, uint16_t id) {
+        for (size_t i = 0; i < n; i++)
+                if (paths[i]->id == id && flux_path_tier(paths[i]) == tier)
+                        return paths[i];
+        return NULL;
+}
+
+static FluxPath *pick_flow(FluxScheduler *s, FluxPath *const *paths, size_t n, int tier, usec_t now,
+                           const uint8_t *ip, size_t len) {
+        FluxFlowPin *pin;
+        FluxPath *p;
+        uint64_t h;
+
+        if (!ip || flux_flow_hash(ip, len, &h) < 0)
+                return pick_weighted(paths, n, tier, now, len);
+
+        /* Mix before indexing: FNV's low bits are fine, but a cheap finaliser costs nothing. */
+        pin = &s->flows[(h ^ (h >> 29)) % FLUX_FLOW_TABLE_SIZE];
+        if (pin->last_used != 0 && pin->hash == h && now - pin->last_used < FLUX_FLOW_PIN_EXPIRE) {
+                p = find_in_tier(paths, n, tier, pin->path_id);
+                if (p) {
+                        pin->last_used = now;
+                        return p;
+                }
+                s->flow_repins++;
+        }
+
+        p = pick_by_hash(paths, n, tier, h);
+        if (p)
+                *pin = (FluxFlowPin) { .hash = h, .last_used = now ?: 1, .path_id = p->id };
+        return p;
+}
+
+static FluxPath *pick_lowest_rtt(FluxScheduler *s, FluxPath *const *paths, size_t n, int tier) {
+        FluxPath *best = NULL, *cur = NULL;
+
+        for (size_t i = 0; i < n; i++) {
+                FluxPath *p = paths[i];
+
+                if (flux_path_tier(p) != tier)
+                        continue;
+                if (s->have_current && p->id == s->current_id)
+                        cur = p;
+                /* Unknown RTT sorts last. */
+                if (!best || (p->srtt != 0 && (best->srtt == 0 || p->srtt < best->srtt)))
+                        best = p;
+        }
+        /* Hysteresis: stay unless the best is clearly faster. */
+        if (cur && best && cur != best && cur->srtt != 0 &&
+            !(best->srtt < cur->srtt * FLUX_LOWEST_RTT_SWITCH_RATIO &&
+              cur->srtt - best->srtt >= FLUX_LOWEST_RTT_SWITCH_MIN))
+                best = cur;
+        if (best) {
+                s->have_current = true;
+                s->current_id = best->id;
+        }
+        return best;
+}
+
+/* Redundant: the best N paths, ordered by tier then RTT, never mixing backups in while a primary
+ * is usable. */
+static size_t pick_redundant(FluxScheduler *s, FluxPath *const *paths, size_t n, int tier,
+                             FluxPath **ret, size_t ret_max) {
+        int max_tier = tier <= 1 ? 1 : tier <= 3 ? 3 : tier;
+        size_t want = MIN((size_t) s->redundancy, ret_max), k = 0;
+
+        while (k < want) {
+                FluxPath *best = NULL;
+                int best_t = 0;
+
+                for (size_t i = 0; i < n; i++) {
+                        FluxPath *p = paths[i];
+                        int t = flux_path_tier(p);
+                        bool taken = false;
+
+                        if (t < tier || t > max_tier)
+                                continue;
+                        for (size_t j = 0; j < k; j++)
+                                taken = taken || ret[j] == p;
+                        if (taken)
+                                continue;
+                        if (!best || t < best_t ||
+                            (t == best_t && p->srtt != 0 && (best->srtt == 0 || p->srtt < best->srtt))) {
+                                best = p;
+                                best_t = t;
+                        }
+                }
+                if (!best)
+                        break;
+                ret[k++] = best;
+        }
+        return k;
+}
+
+/* Every path is down: try the one we heard from last (the verdict may be wrong, and sending costs
+ * nothing); the probes will tell. */
+static FluxPath *pick_last_heard(FluxPath *const *paths, size_t n, int tier) {
+        FluxPath *best = NULL;
+
+        for (size_t i = 0; i < n; i++)
+                if (flux_path_tier(paths[i]) == tier && (!best || paths[i]->last_rx > best->last_rx))
+                        best = paths[i];
+        return best;
+}
+
+size_t flux_scheduler_pick(FluxScheduler *s, FluxPath *const *paths, size_t n_paths, usec_t now,
+                           const uint8_t *ip, size_t len, FluxPath **ret, size_t ret_max) {
+        int tier = best_tier(paths, n_paths);
+        FluxPath *p = NULL;
+        size_t k;
+
+        if (tier < 0 || ret_max == 0)
+                return 0;
+
+        if (tier == 5)
+                p = pick_last_heard(paths, n_paths, tier);
+        else
+                switch (s->kind) {
+                case FLUX_SCHEDULER_FLOW:
+                        p = pick_flow(s, paths, n_paths, tier, now, ip, len);
+                        break;
+                case FLUX_SCHEDULER_LOWEST_RTT:
+                        p = pick_lowest_rtt(s, paths, n_paths, tier);
+                        break;
+                case FLUX_SCHEDULER_REDUNDANT:
+                        k = pick_redundant(s, paths, n_paths, tier, ret, ret_max);
+                        for (size_t i = 0; i < k; i++)
+                                path_charge(ret[i], now, len);
+                        return k;
+                case FLUX_SCHEDULER_WEIGHTED:
+                default:
+                        p = pick_weighted(paths, n_paths, tier, now, len);
+                        break;
+                }
+        if (!p)
+                return 0;
+        path_charge(p, now, len);
+        ret[0] = p;
+        return 1;
+}
