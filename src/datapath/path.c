@@ -162,10 +162,8 @@ static void path_update_capacity(FluxPath *p, usec_t now, const FluxPathReport *
         p->capacity = MIN(p->capacity, 1.25e11);
 }
 
-int flux_path_on_reply(FluxPath *p, usec_t now, const FluxPathReport *r) {
-        usec_t echo = r->echo_usec;
+int flux_path_on_echo(FluxPath *p, usec_t now, usec_t echo) {
         bool known = false;
-        double interval_loss = 0;
 
         /* Only timestamps we really sent count (authenticated already; this guards against a
          * confused peer, and makes a reply to an old probe not revive the path by itself). */
@@ -178,15 +176,6 @@ int flux_path_on_reply(FluxPath *p, usec_t now, const FluxPathReport *r) {
         path_rtt_sample(p, now, now - echo);
         path_mark_answered(p, echo);
 
-        if (p->report_valid) {
-                path_update_loss(p, r, &interval_loss);
-                path_update_capacity(p, now, r, interval_loss);
-        }
-        p->last_report = *r;
-        p->last_report_time = now;
-        p->tx_bytes_at_report = p->tx_bytes;
-        p->report_valid = true;
-
         /* Recovery: the first answer moves a dead path to probing, then it needs a streak. */
         if (p->registered) {
                 if (p->state == FLUX_PATH_DOWN) {
@@ -195,6 +184,25 @@ int flux_path_on_reply(FluxPath *p, usec_t now, const FluxPathReport *r) {
                 } else if (p->state == FLUX_PATH_PROBING)
                         p->good_streak++;
         }
+        return 0;
+}
+
+int flux_path_on_reply(FluxPath *p, usec_t now, const FluxPathReport *r) {
+        double interval_loss = 0;
+        int k;
+
+        k = flux_path_on_echo(p, now, r->echo_usec);
+        if (k < 0)
+                return k;
+
+        if (p->report_valid) {
+                path_update_loss(p, r, &interval_loss);
+                path_update_capacity(p, now, r, interval_loss);
+        }
+        p->last_report = *r;
+        p->last_report_time = now;
+        p->tx_bytes_at_report = p->tx_bytes;
+        p->report_valid = true;
         return 0;
 }
 

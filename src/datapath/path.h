@@ -117,7 +117,10 @@ void flux_path_fill_report(const FluxPath *p, uint64_t echo_usec, FluxPathReport
 
 /* Records a probe (or registration) sent at `now` for RTT and liveness. */
 void flux_path_on_probe_sent(FluxPath *p, usec_t now);
-/* Handles the peer's reply to one of our probes: RTT, liveness, loss, capacity. Returns 0, or
+/* Handles the echo of one of our probe timestamps: RTT, liveness, recovery streak. Returns 0, or
+ * -ESTALE if the timestamp is not one we could have sent (ignored). */
+int flux_path_on_echo(FluxPath *p, usec_t now, usec_t echo);
+/* Handles the peer's reply to one of our probes: the echo, then loss and capacity. Returns 0, or
  * -ESTALE if the echoed timestamp is not one we could have sent (ignored). */
 int flux_path_on_reply(FluxPath *p, usec_t now, const FluxPathReport *r);
 

@@ -99,7 +99,7 @@ typedef struct FluxTunnelCallbacks {
                              void *userdata);
         /* Hands one decrypted, in-order inner IP packet to the TUN device. */
         void (*deliver_ip)(FluxTunnel *t, const uint8_t *ip, size_t len, void *userdata);
-        /* Optional: a path changed state (also called with the initial state after add). */
+        /* Optional: a path changed state (not called for the initial PROBING state). */
         void (*path_state_changed)(FluxTunnel *t, FluxPath *path, FluxPathState old_state,
                                    FluxPathState new_state, void *userdata);
         /* Optional (server): a path was registered by the peer. The daemon may attach its own
@@ -200,10 +200,16 @@ usec_t flux_tunnel_next_wakeup(const FluxTunnel *t);
  * advances the send epoch, expires dead server paths. Safe to call early or often. */
 int flux_tunnel_tick(FluxTunnel *t, usec_t now);
 
+/* Version 2: moves the sending direction to the next key epoch now (e.g. on a rekey notice from
+ * the control connection). Epochs also advance on their own before 2^28 packets or one hour. The
+ * peer follows without loss: it holds the next epoch's key and keeps the previous one a while.
+ * -EOPNOTSUPP for version 1. */
+int flux_tunnel_rekey(FluxTunnel *t, usec_t now);
+
 /* Client: one path per uplink. `path_id` is unique within the tunnel (the daemon may use the
  * uplink's ifindex truncated to 16 bits or a counter). The path starts in PROBING and is
- * registered with the server at once. -EEXIST for a duplicate id, -ENOSPC beyond
- * FLUX_TUNNEL_MAX_PATHS, -EOPNOTSUPP on a server tunnel. */
+ * registered with the server at the next tick (flux_tunnel_next_wakeup() becomes "now").
+ * -EEXIST for a duplicate id, -ENOSPC beyond FLUX_TUNNEL_MAX_PATHS, -EOPNOTSUPP on a server. */
 int flux_tunnel_add_path(FluxTunnel *t, usec_t now, uint16_t path_id, FluxPathPriority priority, double weight,
                          void *path_userdata, FluxPath **ret);
 /* Removes and frees a path (either side); path_removed() is called. */
