@@ -21,7 +21,6 @@ void flux_aead_done(FluxAead *a) {
 
 int flux_aead_seal(FluxAead *a, const FluxWireHeader *h, const uint8_t nonce[static FLUX_WIRE_NONCE_SIZE],
                    uint8_t *buf, size_t buf_size, size_t payload_len) {
-        FluxWireHeader hdr;
         uint8_t *payload;
 
         assert_return(a, -EINVAL);
@@ -34,9 +33,9 @@ int flux_aead_seal(FluxAead *a, const FluxWireHeader *h, const uint8_t nonce[sta
         if (buf_size < FLUX_WIRE_OVERHEAD || buf_size - FLUX_WIRE_OVERHEAD < payload_len)
                 return -ENOBUFS;
 
-        hdr = *h;
-        hdr.length = (uint16_t) (FLUX_WIRE_NONCE_SIZE + payload_len + FLUX_WIRE_TAG_SIZE);
-        flux_wire_header_encode(&hdr, buf);
+        /* The length field is ours to set, whatever the caller put there (as the reference). */
+        flux_wire_header_encode(h, buf);
+        flux_put_be16(buf + 10, (uint16_t) (FLUX_WIRE_NONCE_SIZE + payload_len + FLUX_WIRE_TAG_SIZE));
         memcpy(buf + FLUX_WIRE_HEADER_SIZE, nonce, FLUX_WIRE_NONCE_SIZE);
 
         payload = buf + FLUX_WIRE_PAYLOAD_OFFSET;
