@@ -31,6 +31,10 @@ enum {
         NAME_ALREADY_OWNER = 4,
 };
 
+sd_bus *bus_flush_close_unref(sd_bus *bus) {
+        return sd_bus_flush_close_unref(bus);
+}
+
 typedef struct NameRequest {
         bus_name_done_t done;
         void *userdata;
@@ -94,7 +98,7 @@ int bus_request_name_async_done(sd_bus *bus, const char *name, bus_name_done_t d
 
 typedef struct BusChange {
         char *path;
-        const char *interface; /* static string */
+        const char *interface; /* static string (not copied) */
         const char *const *names;
         uint64_t bits;
 } BusChange;
@@ -160,7 +164,7 @@ int bus_change_queue_mark(BusChangeQueue *q, const char *path, const char *inter
                 return 0;
 
         for (size_t i = 0; i < q->n; i++)
-                if (q->changes[i].interface == interface && streq(q->changes[i].path, path)) {
+                if (streq(q->changes[i].interface, interface) && streq(q->changes[i].path, path)) {
                         c = &q->changes[i];
                         break;
                 }

@@ -13,6 +13,9 @@ typedef struct sd_event sd_event;
  * dbus-daemon), name the connection and attach it to the event loop at the given priority. */
 int bus_open_system_attached(sd_event *event, const char *description, int64_t priority, sd_bus **ret);
 
+/* sd_bus_flush_close_unref() for code that does not include sd-bus.h. Returns NULL. */
+sd_bus *bus_flush_close_unref(sd_bus *bus);
+
 /* Ask for a well-known name asynchronously (no queueing, no replacement). done() runs once: with 0
  * when the name is owned, or with a negative errno (-EEXIST: someone else owns it, -EACCES: the
  * bus policy forbids it, other: the call failed); the message is human readable or NULL. */
