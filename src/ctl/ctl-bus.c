@@ -359,19 +359,49 @@ int bus_message_read_json(sd_bus_message *m, char type, const char *contents, js
         }
 }
 
-int ctl_get_managed_objects(sd_bus *bus, const char *destination, const char *path, json_t **ret) {
+int ctl_get_managed_objects(sd_bus *bus, const char *destination, const char *path, const char *root_iface,
+                            json_t **ret) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *props = NULL;
+        json_t *objects = NULL, *root = NULL, *o;
         int r;
 
         r = sd_bus_call_method(bus, destination, path, FLUX_OBJECT_MANAGER_IFACE, "GetManagedObjects", &error,
                                &reply, NULL);
         if (r < 0)
                 return ctl_log_call_error(r, &error, "Failed to read the daemon's objects");
-
-        r = bus_message_read_json(reply, SD_BUS_TYPE_ARRAY, "{oa{sa{sv}}}", ret);
+        r = bus_message_read_json(reply, SD_BUS_TYPE_ARRAY, "{oa{sa{sv}}}", &objects);
         if (r < 0)
                 return log_error_errno(r, "Failed to parse the objects sent by %s: %m", destination);
+
+        /* The object manager lists the objects below it, not itself (D-Bus specification):
+         * add the root object's own interface. */
+        r = sd_bus_call_method(bus, destination, path, "org.freedesktop.DBus.Properties", "GetAll", &error, &props,
+                               "s", root_iface);
+        if (r < 0) {
+                json_decref(objects);
+                return ctl_log_call_error(r, &error, "Failed to read the daemon's properties");
+        }
+        r = bus_message_read_json(props, SD_BUS_TYPE_ARRAY, "{sv}", &root);
+        if (r < 0) {
+                json_decref(objects);
+                return log_error_errno(r, "Failed to parse the properties sent by %s: %m", destination);
+        }
+        o = json_object_get(objects, path);
+        if (!o) {
+                o = json_object();
+                if (!o || json_object_set_new(objects, path, o) < 0) {
+                        json_decref(root);
+                        json_decref(objects);
+                        return log_oom();
+                }
+        }
+        if (json_object_set_new(o, root_iface, root) < 0) {
+                json_decref(objects);
+                return log_oom();
+        }
+
+        *ret = objects;
         return 0;
 }
 
@@ -379,9 +409,9 @@ int ctl_log_call_error(int r, const sd_bus_error *error, const char *what) {
         const char *msg = error && error->message ? error->message : NULL;
 
         if (sd_bus_error_has_name(error, SD_BUS_ERROR_ACCESS_DENIED))
-                return log_error_errno(EACCES, "%s: permission denied (%s).\n"
-                                       "Changing a Fluxify daemon's state needs root: try again with sudo.",
-                                       what, msg ?: "access denied");
+                /* The bus's own refusal text is a long rule dump: the name says enough. */
+                return log_error_errno(EACCES, "%s: permission denied.\n"
+                                       "Changing a Fluxify daemon's state needs root: try again with sudo.", what);
         if (sd_bus_error_has_name(error, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
             sd_bus_error_has_name(error, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
                 return log_error_errno(ESRCH, "%s: the daemon is not on the bus any more (%s).", what,

@@ -25,9 +25,10 @@ int ctl_server_require(sd_bus *bus);
  * converted to strings), structs → arrays, variants → their content. */
 int bus_message_read_json(sd_bus_message *m, char type, const char *contents, json_t **ret);
 
-/* GetManagedObjects() of destination's ObjectManager at path, as
- * { "<object path>": { "<interface>": { "<property>": value } } }. */
-int ctl_get_managed_objects(sd_bus *bus, const char *destination, const char *path, json_t **ret);
+/* GetManagedObjects() of destination's ObjectManager at path, plus the properties of root_iface on
+ * path itself, as { "<object path>": { "<interface>": { "<property>": value } } }. */
+int ctl_get_managed_objects(sd_bus *bus, const char *destination, const char *path, const char *root_iface,
+                            json_t **ret);
 
 /* Reports a failed method call (what = "Failed to connect") with a hint matching the error, and
  * returns the negative errno. */

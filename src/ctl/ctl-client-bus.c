@@ -57,7 +57,7 @@ static int client_call(const char *method, const char *what, const char *types, 
 
 /* Reads the client's objects; ret_profile is optional. */
 static int client_objects(sd_bus *bus, const char *name, json_t **ret) {
-        return ctl_get_managed_objects(bus, name, FLUX_CLIENT_PATH, ret);
+        return ctl_get_managed_objects(bus, name, FLUX_CLIENT_PATH, FLUX_CLIENT_MANAGER_IFACE, ret);
 }
 
 /* The JSON view of a client: {"Profile": …, "Manager": {…}, "Session": {…}|null, "Connections": […]}. */

@@ -46,7 +46,7 @@ static int server_status(sd_bus *bus, json_t *json_out) {
         json_t *objects = NULL;
         int r;
 
-        r = ctl_get_managed_objects(bus, FLUX_SERVER_BUS_NAME, FLUX_SERVER_PATH, &objects);
+        r = ctl_get_managed_objects(bus, FLUX_SERVER_BUS_NAME, FLUX_SERVER_PATH, FLUX_SERVER_MANAGER_IFACE, &objects);
         if (r < 0)
                 return r;
         if (json_out) {
@@ -143,7 +143,7 @@ int verb_sessions(int argc, char **argv) {
         r = server_open(&bus);
         if (r < 0)
                 return r;
-        r = ctl_get_managed_objects(bus, FLUX_SERVER_BUS_NAME, FLUX_SERVER_PATH, &objects);
+        r = ctl_get_managed_objects(bus, FLUX_SERVER_BUS_NAME, FLUX_SERVER_PATH, FLUX_SERVER_MANAGER_IFACE, &objects);
         if (r < 0)
                 return r;
         sessions = objects_collect(objects, FLUX_SERVER_SESSION_IFACE);

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* An Uplink is one interface the profile bonds: its kernel state (index, carrier, addresses,
+ * gateway), its routing table and socket mark, and — while a bonding session runs — its UDP
+ * socket, control attempt and tunnel path. Exported as org.fluxify.client1.Connection at
+ * /org/fluxify/client1/connection/<ifname>. */
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "client-manager.h"
+#include "in-addr-util.h"
+
+typedef struct FluxPath FluxPath;
+typedef struct ControlClient ControlClient;
+
+typedef enum UplinkProperty {
+        UPLINK_PROP_STATE = 1 << 0,
+        UPLINK_PROP_LOCAL_ADDRESS = 1 << 1,
+        UPLINK_PROP_REMOTE_ADDRESS = 1 << 2,
+        UPLINK_PROP_PRIORITY = 1 << 3,
+        UPLINK_PROP_WEIGHT = 1 << 4,
+} UplinkProperty;
+
+extern const char *const uplink_property_names[];
+
+#define UPLINK_BATCH_MAX 64U
+
+struct Uplink {
+        Manager *manager;               /* NULL until linked */
+        char *name;
+        char *bus_path;                 /* /org/fluxify/client1/connection/<encoded name> */
+        int ifindex;                    /* 0 while the interface does not exist */
+        bool carrier;                   /* IFF_UP and IFF_RUNNING */
+        bool has_address;               /* at least one usable address of the server's family */
+        int priority;                   /* ClientPriority */
+        double weight;
+        uint32_t table;                 /* routing table and SO_MARK, 0 until routing is set up */
+        bool routed;                    /* table route + fwmark rule installed */
+
+        /* Bonding data plane (client-session.c). */
+        int fd;                         /* UDP socket: SO_BINDTODEVICE + SO_MARK, connected to the server */
+        sd_event_source *io;
+        FluxPath *path;
+        ControlClient *control;         /* control attempt over this uplink while racing */
+        union sockaddr_union local;     /* socket's local address once connected */
+        uint8_t *batch_buf;             /* UPLINK_BATCH_MAX datagrams for sendmmsg */
+        size_t batch_len[UPLINK_BATCH_MAX];
+        size_t n_batch;
+        size_t batch_slot;              /* bytes per slot */
+        uint64_t tx_errors;
+
+        const char *last_state;         /* last State value signalled */
+};
+
+int uplink_new(Manager *m, const char *name, Uplink **ret);
+Uplink *uplink_free(Uplink *u);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Uplink *, uplink_free);
+
+/* Re-reads index, flags and addresses from the kernel. Returns > 0 if usability changed. */
+int uplink_refresh(Uplink *u);
+/* Can it carry a path now (exists, carrier, an address)? */
+bool uplink_is_usable(const Uplink *u);
+/* "probing", "up", "degraded", "down" for the Connection.State property. */
+const char *uplink_state_string(const Uplink *u);
+void uplink_mark_changed(Uplink *u, uint64_t bits);
+/* Emits PropertiesChanged(State) if the state string changed since the last call. */
+void uplink_check_state(Uplink *u);
+
+/* client-connection-bus.c */
+int uplink_bus_emit_added(Uplink *u);
+int uplink_bus_emit_removed(Uplink *u);
