@@ -34,6 +34,10 @@
 #define FLUX_KEY_EPOCH_MAX_AGE USEC_PER_HOUR
 /* How long a receiver still accepts the previous epoch after moving to the next. */
 #define FLUX_KEY_EPOCH_OVERLAP (10 * USEC_PER_SEC)
+/* How many epochs ahead of its current one a receiver catches up to (when every packet of the
+ * epochs in between was lost, e.g. a long outage while the sender kept probing). Epoch + 1 is
+ * precomputed; epochs + 2 .. + FLUX_KEY_EPOCH_MAX_SKIP are derived on demand. */
+#define FLUX_KEY_EPOCH_MAX_SKIP 4U
 
 typedef enum FluxDirection {
         FLUX_DIRECTION_CLIENT_TO_SERVER,
@@ -107,8 +111,8 @@ void flux_receiver_init(FluxReceiver *r, const uint8_t secret[static FLUX_KEY_SE
 void flux_receiver_done(FluxReceiver *r);
 
 /* Parses (strict version 2 checks), checks the replay window, authenticates and decrypts one
- * datagram in place, then commits the counter and, for an authenticated packet of epoch + 1,
- * moves to that epoch. Returns FLUX_OPEN_OK with *ret_header and *ret_payload_len set (plaintext
+ * datagram in place, then commits the counter and, for an authenticated packet of a later epoch
+ * (up to FLUX_KEY_EPOCH_MAX_SKIP ahead), moves to that epoch. Returns FLUX_OPEN_OK with *ret_header and *ret_payload_len set (plaintext
  * at buf + FLUX_WIRE_PAYLOAD_OFFSET), a positive FLUX_OPEN_* for a replay (nothing delivered), or
  * a negative errno: those of flux_wire_datagram_parse(), -ENOKEY for an epoch we hold no key for,
  * -EKEYREJECTED if authentication fails. */

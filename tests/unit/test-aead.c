@@ -352,10 +352,17 @@ START_TEST(test_epochs) {
                                             T0 + FLUX_KEY_EPOCH_MAX_AGE + FLUX_KEY_EPOCH_OVERLAP, &h, &plen),
                          -ENOKEY);
 
-        /* Epoch 3 while the receiver is at 1: no key. */
-        buf[13] = 3;
+        /* More than FLUX_KEY_EPOCH_MAX_SKIP ahead: no key. */
+        buf[13] = 1 + FLUX_KEY_EPOCH_MAX_SKIP + 1;
         ck_assert_int_eq(flux_receiver_open(&p.rx, buf, (size_t) n, T0 + FLUX_KEY_EPOCH_MAX_AGE, &h, &plen),
                          -ENOKEY);
+        /* Within reach but forged (this is an epoch 1 packet): derived key, rejected, no move. */
+        for (unsigned d = 2; d <= FLUX_KEY_EPOCH_MAX_SKIP; d++) {
+                buf[13] = (uint8_t) (1 + d);
+                ck_assert_int_eq(flux_receiver_open(&p.rx, buf, (size_t) n, T0 + FLUX_KEY_EPOCH_MAX_AGE, &h,
+                                                    &plen), -EKEYREJECTED);
+                ck_assert_uint_eq(p.rx.epoch, 1);
+        }
 
         /* A forged "epoch + 1" packet does not move the receiver. */
         buf[13] = 2;
@@ -371,6 +378,44 @@ START_TEST(test_epochs) {
                 ck_assert_int_eq(flux_receiver_open(&p.rx, buf, (size_t) n, T0 + e, &h, &plen), FLUX_OPEN_OK);
                 ck_assert_uint_eq(p.rx.epoch, e);
         }
+        pair_done(&p);
+}
+END_TEST
+
+/* Every packet of some epochs was lost: the receiver catches up by up to FLUX_KEY_EPOCH_MAX_SKIP. */
+START_TEST(test_epoch_skip) {
+        uint8_t buf[128];
+        FluxWireHeader h;
+        size_t plen;
+        Pair p;
+        int n;
+
+        pair_init(&p, FLUX_DIRECTION_SERVER_TO_CLIENT, T0);
+        for (unsigned skip = 1; skip <= FLUX_KEY_EPOCH_MAX_SKIP; skip++) {
+                uint32_t start = p.rx.epoch;
+
+                for (unsigned i = 0; i < skip; i++) {
+                        flux_sender_rekey(&p.tx, T0);
+                        /* lost on the way */
+                        ck_assert_int_gt(seal_data(&p.tx, 1, "lost", 4, buf, sizeof(buf), T0), 0);
+                }
+                n = seal_data(&p.tx, 2, "arrives", 7, buf, sizeof(buf), T0);
+                ck_assert_int_eq(flux_receiver_open(&p.rx, buf, (size_t) n, T0, &h, &plen), FLUX_OPEN_OK);
+                ck_assert_mem_eq(buf + FLUX_WIRE_PAYLOAD_OFFSET, "arrives", 7);
+                ck_assert_uint_eq(p.rx.epoch, start + skip);
+                ck_assert_uint_eq(p.rx.epoch, p.tx.epoch);
+                /* and the precomputed next epoch is right after the jump */
+                flux_sender_rekey(&p.tx, T0);
+                n = seal_data(&p.tx, 3, "next", 4, buf, sizeof(buf), T0);
+                ck_assert_int_eq(flux_receiver_open(&p.rx, buf, (size_t) n, T0, &h, &plen), FLUX_OPEN_OK);
+                ck_assert_uint_eq(p.rx.epoch, p.tx.epoch);
+        }
+
+        /* One too far. */
+        for (unsigned i = 0; i <= FLUX_KEY_EPOCH_MAX_SKIP; i++)
+                flux_sender_rekey(&p.tx, T0);
+        n = seal_data(&p.tx, 4, "gone", 4, buf, sizeof(buf), T0);
+        ck_assert_int_eq(flux_receiver_open(&p.rx, buf, (size_t) n, T0, &h, &plen), -ENOKEY);
         pair_done(&p);
 }
 END_TEST
@@ -484,6 +529,7 @@ static Suite *aead_suite(void) {
         tcase_add_test(tc, test_wrong_direction);
         tcase_add_test(tc, test_tamper);
         tcase_add_test(tc, test_epochs);
+        tcase_add_test(tc, test_epoch_skip);
         tcase_add_test(tc, test_rekey_by_count_and_overflow);
         tcase_add_test(tc, test_seal_errors);
         tcase_add_test(tc, test_wipe);
