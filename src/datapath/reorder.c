@@ -8,6 +8,8 @@
 
 #define SLOT_NONE UINT16_MAX
 
+static void update_hold(FluxReorder *r);
+
 static void history_set(FluxReorder *r, uint32_t seq, bool delivered) {
         uint64_t bit = UINT64_C(1) << (seq % 64);
         uint64_t *w = &r->history[(seq % FLUX_REORDER_HISTORY) / 64];
@@ -37,6 +39,8 @@ int flux_reorder_init(FluxReorder *r, unsigned capacity, usec_t hold, FluxReorde
         *r = (FluxReorder) {
                 .capacity = cap,
                 .hold = hold ?: FLUX_REORDER_HOLD_DEFAULT,
+                .hold_floor = hold ?: FLUX_REORDER_HOLD_DEFAULT,
+                .ceiling = hold ?: FLUX_REORDER_HOLD_DEFAULT,
                 .deliver = deliver,
                 .userdata = userdata,
         };
@@ -73,11 +77,29 @@ void flux_reorder_reset(FluxReorder *r) {
         }
         r->depth = 0;
         r->started = false;
+        r->observed = 0;
+        update_hold(r);
         memset(r->history, 0, sizeof(r->history));
 }
 
+static void update_hold(FluxReorder *r) {
+        usec_t h = r->observed + r->observed / 4 + USEC_PER_MSEC;
+
+        h = MAX(h, r->hold_floor);
+        h = MAX(h, FLUX_REORDER_HOLD_MIN);
+        r->hold = MIN(h, r->ceiling);
+}
+
 void flux_reorder_set_hold(FluxReorder *r, usec_t hold) {
-        r->hold = MAX(hold, FLUX_REORDER_HOLD_MIN);
+        r->hold_floor = hold;
+        update_hold(r);
+}
+
+/* A gap took `d` to fill (or more: a late arrival). Keep a maximum that decays by 1/16 per sample,
+ * so one slow path raises the hold at once and it relaxes over a few dozen gaps. */
+static void observe_fill(FluxReorder *r, usec_t d) {
+        r->observed = MAX(d, r->observed - r->observed / 16);
+        update_hold(r);
 }
 
 static FluxReorderEntry *entry_of(FluxReorder *r, uint32_t seq) {
@@ -141,11 +163,18 @@ FluxReorderResult flux_reorder_insert(FluxReorder *r, usec_t now, uint32_t seq, 
 
         d = (int32_t) (seq - r->next);
         if (d < 0) {
-                if ((uint32_t) -(int64_t) d <= FLUX_REORDER_HISTORY && history_get(r, seq)) {
+                if ((uint32_t) -(int64_t) d > FLUX_REORDER_HISTORY) {
+                        r->stats.too_old++;
+                        return FLUX_REORDER_TOO_OLD;
+                }
+                if (history_get(r, seq)) {
                         r->stats.duplicates++;
                         return FLUX_REORDER_DUPLICATE;
                 }
+                /* The hold was too short for this one: deliver it anyway and wait longer next time. */
                 r->stats.late++;
+                observe_fill(r, MIN(2 * r->hold, r->ceiling));
+                deliver(r, seq, pkt, len);
                 return FLUX_REORDER_LATE;
         }
 
@@ -176,9 +205,15 @@ FluxReorderResult flux_reorder_insert(FluxReorder *r, usec_t now, uint32_t seq, 
         }
 
         if (d == 0) {
+                bool filled = r->depth > 0;
+
                 r->next++;
                 deliver(r, seq, pkt, len);
                 drain_successors(r);
+                if (filled) {
+                        observe_fill(r, now - MIN(now, r->first_held));
+                        r->first_held = now; /* what is still held waits behind a new gap */
+                }
                 return FLUX_REORDER_DELIVERED;
         }
 
@@ -201,6 +236,8 @@ FluxReorderResult flux_reorder_insert(FluxReorder *r, usec_t now, uint32_t seq, 
                 .len = (uint16_t) len,
         };
         memcpy(r->slab + (size_t) e->slot * FLUX_REORDER_SLOT_SIZE, pkt, len);
+        if (r->depth == 0)
+                r->first_held = now;
         r->depth++;
         r->stats.held++;
         r->stats.max_depth = MAX(r->stats.max_depth, (uint64_t) r->depth);

@@ -7,7 +7,9 @@
  * copied into a slot and held until the gap fills, until it has waited `hold` (the gap is then
  * given up on), or until the buffer is full (the oldest gap is given up on). Giving up on a gap
  * always drains every consecutive successor. Packets behind the window (their gap was given up on,
- * or a redundant copy of something already delivered) are dropped and counted.
+ * or a redundant copy of something already delivered) are told apart by a bitmap of delivered
+ * sequence numbers: duplicates are dropped, late packets are delivered (out of order beats lost:
+ * the inner TCP would retransmit it). Both are counted.
  *
  * Bounded by `capacity` packets and by time; slots come from one slab allocated at creation and
  * are reused LIFO, so only the slots a connection really needs are ever touched. */
@@ -32,7 +34,8 @@ typedef enum FluxReorderResult {
         FLUX_REORDER_DELIVERED,         /* in order: delivered now (maybe with successors) */
         FLUX_REORDER_HELD,              /* early: copied and waiting */
         FLUX_REORDER_DUPLICATE,         /* already delivered or already held: dropped */
-        FLUX_REORDER_LATE,              /* its gap was given up on: dropped */
+        FLUX_REORDER_LATE,              /* its gap was given up on: delivered late, out of order */
+        FLUX_REORDER_TOO_OLD,           /* too far behind to tell from a duplicate: dropped */
         _FLUX_REORDER_RESULT_MAX,
 } FluxReorderResult;
 
@@ -43,7 +46,8 @@ typedef struct FluxReorderStats {
         uint64_t overflows;             /* gaps given up on because the buffer was full */
         uint64_t skipped;               /* sequence numbers never delivered */
         uint64_t duplicates;
-        uint64_t late;
+        uint64_t late;                  /* delivered after their gap was given up on */
+        uint64_t too_old;               /* dropped: behind the delivered-sequence memory */
         uint64_t oversize;              /* early packets too big for a slot: delivered at once */
         uint64_t max_depth;
 } FluxReorderStats;
@@ -60,7 +64,11 @@ typedef struct FluxReorder {
         uint32_t next;                  /* next sequence to deliver; everything before is done */
         unsigned capacity;              /* power of two */
         unsigned depth;                 /* held packets */
-        usec_t hold;
+        usec_t hold;                    /* effective: max(floor, observed fill delay), <= ceiling */
+        usec_t hold_floor;              /* from the paths' RTT spread (flux_reorder_set_hold()) */
+        usec_t ceiling;
+        usec_t observed;                /* decaying maximum of how long gaps took to fill */
+        usec_t first_held;              /* arrival of the first packet held behind the current gap */
         FluxReorderEntry *ring;         /* entry of seq s at s % capacity, for s in [next, next+cap) */
         uint16_t *free_slots;           /* LIFO stack of free slab slots */
         unsigned n_free;
@@ -71,12 +79,15 @@ typedef struct FluxReorder {
         FluxReorderStats stats;
 } FluxReorder;
 
-/* capacity is rounded up to a power of two and bounded by FLUX_REORDER_CAPACITY_MAX. */
+/* capacity is rounded up to a power of two and bounded by FLUX_REORDER_CAPACITY_MAX; hold is the
+ * ceiling (and the initial hold while nothing is known). */
 int flux_reorder_init(FluxReorder *r, unsigned capacity, usec_t hold, FluxReorderDeliver deliver,
                       void *userdata);
 void flux_reorder_done(FluxReorder *r);
 /* Forgets all state (held packets are dropped): the next packet starts the sequence. */
 void flux_reorder_reset(FluxReorder *r);
+/* The hold time floor derived from the paths (RTT spread). The effective hold is the larger of it
+ * and what the buffer observed gaps to need (plus a margin), never above the ceiling given at init. */
 void flux_reorder_set_hold(FluxReorder *r, usec_t hold);
 
 FluxReorderResult flux_reorder_insert(FluxReorder *r, usec_t now, uint32_t seq, const uint8_t *pkt, size_t len);

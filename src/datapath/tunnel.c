@@ -231,7 +231,7 @@ static void sync_stats(FluxTunnel *t) {
         t->stats.reorder_held = rs->held;
         t->stats.reorder_timeouts = rs->timeouts;
         t->stats.reorder_overflows = rs->overflows;
-        t->stats.reorder_late_drops = rs->late;
+        t->stats.reorder_late_drops = rs->too_old;
         t->stats.reorder_max_depth = rs->max_depth;
 }
 
@@ -558,7 +558,7 @@ static int tunnel_rx_ip(FluxTunnel *t, usec_t now, const uint8_t *ip, size_t len
         }
         rr = flux_reorder_insert(&t->reorder, now, seq, ip, len);
         sync_stats(t);
-        if (rr == FLUX_REORDER_DUPLICATE || rr == FLUX_REORDER_LATE) {
+        if (rr == FLUX_REORDER_DUPLICATE || rr == FLUX_REORDER_TOO_OLD) {
                 t->stats.duplicates++;
                 return FLUX_RX_DUPLICATE;
         }

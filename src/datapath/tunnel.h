@@ -146,7 +146,7 @@ typedef struct FluxTunnelStats {
         uint64_t reorder_held;          /* packets that arrived early and waited */
         uint64_t reorder_timeouts;      /* gaps given up on after the hold time */
         uint64_t reorder_overflows;     /* gaps given up on because the buffer was full */
-        uint64_t reorder_late_drops;    /* arrived after their gap was given up on */
+        uint64_t reorder_late_drops;    /* arrived too long after their gap was given up on */
         uint64_t reorder_max_depth;
         uint64_t epoch_changes;         /* v2 send-side rekeys */
 } FluxTunnelStats;

@@ -100,10 +100,17 @@ START_TEST(test_timeout_bound) {
         ck_assert_uint_eq(s.seqs[3], 6);
         ck_assert_uint_eq(r.stats.timeouts, 2);
         ck_assert_uint_eq(r.stats.skipped, 2);
-        /* The lost packets show up after all: late, dropped (their gap was given up on). */
+        /* The "lost" packets show up after all: late, delivered out of order rather than lost,
+         * once; and the hold grows since it proved too short. */
         ck_assert_int_eq(put(&r, 50000, 2), FLUX_REORDER_LATE);
         ck_assert_int_eq(put(&r, 50000, 5), FLUX_REORDER_LATE);
+        ck_assert_uint_eq(s.n, 6);
+        ck_assert_uint_eq(s.seqs[4], 2);
+        ck_assert_uint_eq(s.seqs[5], 5);
+        ck_assert_int_eq(put(&r, 50000, 2), FLUX_REORDER_DUPLICATE);
         ck_assert_int_eq(put(&r, 50000, 7), FLUX_REORDER_DELIVERED);
+        ck_assert_uint_eq(r.stats.late, 2);
+        ck_assert_uint_eq(r.hold, hold); /* it would grow, but never above the ceiling */
         flux_reorder_done(&r);
 }
 END_TEST
@@ -216,6 +223,39 @@ START_TEST(test_random_permutation) {
 }
 END_TEST
 
+START_TEST(test_adaptive_hold) {
+        static Sink s;
+        FluxReorder r;
+        usec_t ms = USEC_PER_MSEC;
+
+        s.n = 0;
+        ck_assert_int_eq(flux_reorder_init(&r, 64, 50 * ms, sink_deliver, &s), 0);
+        ck_assert_uint_eq(r.hold, 50 * ms); /* nothing known yet: the ceiling */
+        flux_reorder_set_hold(&r, 2 * ms); /* the paths say: little spread */
+        ck_assert_uint_eq(r.hold, 2 * ms);
+        put(&r, 0, 1);
+        /* A gap that takes 8 ms to fill teaches the buffer to wait about that long. */
+        ck_assert_int_eq(put(&r, 10 * ms, 3), FLUX_REORDER_HELD);
+        ck_assert_int_eq(put(&r, 18 * ms, 2), FLUX_REORDER_DELIVERED);
+        ck_assert_uint_ge(r.hold, 10 * ms);
+        ck_assert_uint_le(r.hold, 12 * ms);
+        /* A packet late beyond that raises it further (bounded by the ceiling)... */
+        ck_assert_int_eq(put(&r, 20 * ms, 5), FLUX_REORDER_HELD);
+        ck_assert_uint_eq(flux_reorder_flush(&r, 20 * ms + r.hold), 1);
+        ck_assert_int_eq(put(&r, 40 * ms, 4), FLUX_REORDER_LATE);
+        ck_assert_uint_ge(r.hold, 20 * ms);
+        ck_assert_uint_le(r.hold, 50 * ms);
+        /* ...and quick fills let it relax again, down to the floor plus margin. */
+        for (uint32_t q = 6; q < 600; q += 2) {
+                put(&r, q * ms, q + 1);
+                put(&r, q * ms, q);
+        }
+        ck_assert_uint_le(r.hold, 3 * ms);
+        ck_assert_uint_eq(s.n, 599);
+        flux_reorder_done(&r);
+}
+END_TEST
+
 static Suite *reorder_suite(void) {
         Suite *s = suite_create("reorder");
         TCase *tc = tcase_create("core");
@@ -227,6 +267,7 @@ static Suite *reorder_suite(void) {
         tcase_add_test(tc, test_overflow_drains_successors);
         tcase_add_test(tc, test_reset_new_session);
         tcase_add_test(tc, test_random_permutation);
+        tcase_add_test(tc, test_adaptive_hold);
         suite_add_tcase(s, tc);
         return s;
 }

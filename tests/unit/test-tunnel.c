@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* The tunnel engine end to end: a client and a server FluxTunnel wired by simulated paths
+ * (datapath-sim.h), on a simulated clock. */
+
+#include <check.h>
+#include <string.h>
+
+#include "check-util.h"
+#include "datapath-sim.h"
+#include "path.h"
+#include "tunnel.h"
+#include "wire.h"
+
+static const usec_t MS = USEC_PER_MSEC;
+
+static FluxPath *server_path(Sim *s, uint16_t id) {
+        FluxPath *p = flux_tunnel_find_path(s->server, id);
+
+        ck_assert_ptr_nonnull(p);
+        return p;
+}
+
+START_TEST(test_registration_and_rtt) {
+        Sim s;
+        usec_t t0;
+
+        sim_init(&s, 2, FLUX_WIRE_VERSION_2, FLUX_SCHEDULER_WEIGHTED);
+        s.up[1].delay = s.down[1].delay = 20 * MS;
+        t0 = s.now;
+        ck_assert_uint_eq(flux_tunnel_next_wakeup(s.client), 0); /* registration due at once */
+        ck_assert_int_eq(flux_path_get_state(s.cpath[0]), FLUX_PATH_PROBING);
+        sim_run(&s, t0 + 100 * MS, NULL);
+
+        /* REGISTER -> REGISTER_ACK: both paths up on the client after one round trip. */
+        ck_assert_int_eq(flux_path_get_state(s.cpath[0]), FLUX_PATH_UP);
+        ck_assert_int_eq(flux_path_get_state(s.cpath[1]), FLUX_PATH_UP);
+        ck_assert_uint_eq(flux_tunnel_get_n_paths(s.server), 2);
+        ck_assert_int_eq(flux_path_get_state(server_path(&s, 100)), FLUX_PATH_UP);
+        ck_assert_int_eq(sim_path_of_addr(flux_path_get_remote_address(server_path(&s, 101))), 1);
+
+        /* Idle: probes every couple of seconds keep measuring. True round trip on both sides. */
+        sim_run(&s, t0 + 5 * USEC_PER_SEC, NULL);
+        ck_assert_uint_ge(flux_path_get_rtt(s.cpath[0]), 9 * MS);
+        ck_assert_uint_le(flux_path_get_rtt(s.cpath[0]), 11 * MS);
+        ck_assert_uint_ge(flux_path_get_rtt(s.cpath[1]), 39 * MS);
+        ck_assert_uint_le(flux_path_get_rtt(s.cpath[1]), 41 * MS);
+        ck_assert_uint_ge(flux_path_get_rtt(server_path(&s, 101)), 39 * MS);
+        ck_assert_uint_le(flux_path_get_rtt(server_path(&s, 101)), 41 * MS);
+        ck_assert_uint_le(flux_path_get_jitter(s.cpath[1]), 21 * MS);
+        ck_assert_uint_eq(flux_path_get_loss_ppm(s.cpath[0]), 0);
+        ck_assert_uint_gt(flux_path_get_last_rx(s.cpath[0]), t0);
+        ck_assert_uint_gt(flux_path_get_rx_bytes(s.cpath[0]), 0);
+        ck_assert_uint_gt(flux_path_get_tx_bytes(server_path(&s, 100)), 0);
+        /* Idle cadence: a handful of probes in 5 s, not 100. */
+        ck_assert_uint_le(flux_path_get_tx_packets(s.cpath[0]), 8);
+        ck_assert_uint_eq(flux_tunnel_get_stats(s.server)->auth_failures, 0);
+        ck_assert_uint_eq(flux_tunnel_get_stats(s.server)->replay_drops, 0);
+        sim_done(&s);
+}
+END_TEST
+
+START_TEST(test_data_both_ways) {
+        Sim s;
+        SimTraffic up = { .rate = 200000, .size = 1000, .next = 0 };
+        SimTraffic down = { .rate = 200000, .size = 1000, .downlink = true };
+
+        sim_init(&s, 2, FLUX_WIRE_VERSION_2, FLUX_SCHEDULER_WEIGHTED);
+        /* Each path alone is too slow for the offered load, so both must carry it. */
+        for (int i = 0; i < 2; i++)
+                s.up[i].rate = s.down[i].rate = 150000;
+        sim_run(&s, s.now + 100 * MS, NULL);
+        up.next = s.now;
+        sim_run(&s, s.now + USEC_PER_SEC, &up);
+        down.next = s.now;
+        sim_run(&s, s.now + USEC_PER_SEC, &down);
+        sim_run(&s, s.now + 200 * MS, NULL);
+
+        ck_assert_uint_eq(s.at_server.packets, up.counter);
+        ck_assert_uint_eq(s.at_client.packets, down.counter);
+        /* Striping over paths whose capacity is still being learnt may reorder a packet or two at
+         * the start, never lose one. */
+        ck_assert_uint_le(s.at_server.out_of_order, 2);
+        ck_assert_uint_le(s.at_client.out_of_order, 2);
+        ck_assert_uint_eq(flux_tunnel_get_stats(s.server)->rx_packets, up.counter);
+        ck_assert_uint_eq(flux_tunnel_get_stats(s.client)->tx_packets, up.counter);
+        ck_assert_uint_eq(flux_tunnel_get_stats(s.client)->rx_bytes, down.counter * 1000);
+        /* Both paths carried data both ways. */
+        for (int i = 0; i < 2; i++) {
+                ck_assert_uint_gt(s.up[i].data_bytes, 50000);
+                ck_assert_uint_gt(s.down[i].data_bytes, 50000);
+        }
+        sim_done(&s);
+}
+END_TEST
+
+START_TEST(test_replay_forgery_session) {
+        Sim s;
+        SimTraffic up = { .rate = 100000, .size = 500 };
+        uint8_t d[2048];
+        size_t n;
+        union sockaddr_union from;
+        const FluxTunnelStats *st;
+        uint8_t ver;
+        uint32_t sid;
+
+        sim_init(&s, 1, FLUX_WIRE_VERSION_2, FLUX_SCHEDULER_WEIGHTED);
+        s.capture_data_only = true;
+        sim_run(&s, s.now + 100 * MS, NULL);
+        up.next = s.now;
+        sim_run(&s, s.now + 100 * MS, &up);
+        sim_run(&s, s.now + 100 * MS, NULL);
+        st = flux_tunnel_get_stats(s.server);
+        ck_assert_uint_eq(s.at_server.packets, up.counter);
+        ck_assert_uint_gt(s.last_up_len, 0);
+        from = sim_addr(0);
+
+        ck_assert_int_eq(flux_tunnel_peek_session(s.last_up, s.last_up_len, &ver, &sid), 0);
+        ck_assert_uint_eq(ver, 2);
+        ck_assert_uint_eq(sid, SIM_SESSION_ID);
+
+        /* Replayed: authentic, but its counter was seen. Nothing delivered. */
+        memcpy(d, s.last_up, n = s.last_up_len);
+        ck_assert_int_eq(flux_tunnel_receive(s.server, s.now, &from, NULL, d, n), FLUX_RX_REPLAY);
+        ck_assert_uint_eq(st->replay_drops, 1);
+
+        /* Forged: a fresh counter (else the replay check stops it first), plus one bit flipped in
+         * the ciphertext, the tag, or the header (AAD). */
+        memcpy(d, s.last_up, n);
+        d[FLUX_WIRE_HEADER_SIZE + 4 + 6] ^= 0x10;
+        ck_assert_int_eq(flux_tunnel_receive(s.server, s.now, &from, NULL, d, n), FLUX_RX_AUTH_FAILED);
+        d[40] ^= 1;
+        ck_assert_int_eq(flux_tunnel_receive(s.server, s.now, &from, NULL, d, n), FLUX_RX_AUTH_FAILED);
+        memcpy(d, s.last_up, n);
+        d[FLUX_WIRE_HEADER_SIZE + 4 + 6] ^= 0x20;
+        d[n - 1] ^= 0x80;
+        ck_assert_int_eq(flux_tunnel_receive(s.server, s.now, &from, NULL, d, n), FLUX_RX_AUTH_FAILED);
+        memcpy(d, s.last_up, n);
+        d[FLUX_WIRE_HEADER_SIZE + 4 + 6] ^= 0x40;
+        d[6 + 3] ^= 1; /* path sequence */
+        ck_assert_int_eq(flux_tunnel_receive(s.server, s.now, &from, NULL, d, n), FLUX_RX_AUTH_FAILED);
+        ck_assert_uint_eq(st->auth_failures, 4);
+        /* The failed attempts did not burn their counters: the window only moves on authentic
+         * packets, and the real traffic goes on. */
+        ck_assert_uint_eq(st->replay_drops, 1);
+
+        /* Wrong session: not even decrypted. */
+        memcpy(d, s.last_up, n);
+        d[5] ^= 1;
+        ck_assert_int_eq(flux_tunnel_receive(s.server, s.now, &from, NULL, d, n), FLUX_RX_WRONG_SESSION);
+        ck_assert_uint_eq(st->wrong_session, 1);
+
+        /* Garbage and truncation. */
+        ck_assert_int_eq(flux_tunnel_receive(s.server, s.now, &from, NULL, d, 10), FLUX_RX_MALFORMED);
+        memcpy(d, s.last_up, n);
+        ck_assert_int_eq(flux_tunnel_receive(s.server, s.now, &from, NULL, d, n - 1), FLUX_RX_MALFORMED);
+        d[0] = 1; /* version 1 datagram to a version 2 tunnel */
+        ck_assert_int_eq(flux_tunnel_receive(s.server, s.now, &from, NULL, d, n), FLUX_RX_MALFORMED);
+
+        ck_assert_uint_eq(s.at_server.packets, up.counter);
+        sim_done(&s);
+}
+END_TEST
+
+START_TEST(test_spoofed_source) {
+        Sim s;
+        uint8_t pkt[200];
+
+        sim_init(&s, 1, FLUX_WIRE_VERSION_2, FLUX_SCHEDULER_WEIGHTED);
+        sim_run(&s, s.now + 100 * MS, NULL);
+        /* Another client's address, then an outsider's, then ours. */
+        sim_make_ip(pkt, sizeof(pkt), 0x0a080003, SIM_SERVER_IP, 1, 1);
+        ck_assert_int_eq(flux_tunnel_send_ip(s.client, s.now, pkt, sizeof(pkt)), 1);
+        sim_make_ip(pkt, sizeof(pkt), 0x08080808, SIM_SERVER_IP, 2, 1);
+        ck_assert_int_eq(flux_tunnel_send_ip(s.client, s.now, pkt, sizeof(pkt)), 1);
+        sim_make_ip(pkt, sizeof(pkt), SIM_CLIENT_IP, SIM_SERVER_IP, 3, 1);
+        ck_assert_int_eq(flux_tunnel_send_ip(s.client, s.now, pkt, sizeof(pkt)), 1);
+        sim_run(&s, s.now + 100 * MS, NULL);
+        ck_assert_uint_eq(flux_tunnel_get_stats(s.server)->spoofed_drops, 2);
+        ck_assert_uint_eq(s.at_server.packets, 1);
+        ck_assert_uint_eq(s.at_server.last_counter, 3);
+        /* The spoofed packets consumed data sequence numbers, yet the good one was not held up. */
+        ck_assert_uint_eq(flux_tunnel_get_stats(s.server)->reorder_timeouts, 0);
+        sim_done(&s);
+}
+END_TEST
+
+START_TEST(test_unregistered_address) {
+        Sim s;
+        SimTraffic up = { .rate = 100000, .size = 500 };
+        union sockaddr_union evil;
+        uint8_t d[2048];
+        size_t n;
+
+        sim_init(&s, 1, FLUX_WIRE_VERSION_2, FLUX_SCHEDULER_WEIGHTED);
+        sim_run(&s, s.now + 1 * MS, NULL);
+        ck_assert_uint_eq(s.last_up[1], FLUX_PACKET_REGISTER);
+        memcpy(d, s.last_up, n = s.last_up_len);
+        s.capture_data_only = true;
+        up.next = s.now;
+        sim_run(&s, s.now + 100 * MS, &up);
+        sim_run(&s, s.now + 50 * MS, NULL);
+        /* The captured REGISTER replayed from another address cannot move the path: its counter
+         * is burnt. */
+        evil = sim_addr(3);
+        ck_assert_int_eq(flux_tunnel_receive(s.server, s.now, &evil, NULL, d, n), FLUX_RX_REPLAY);
+        /* Nor can any other authentic packet (here the last data packet). */
+        memcpy(d, s.last_up, s.last_up_len);
+        ck_assert_int_eq(flux_tunnel_receive(s.server, s.now, &evil, NULL, d, s.last_up_len), FLUX_RX_REPLAY);
+        ck_assert_int_eq(sim_path_of_addr(flux_path_get_remote_address(server_path(&s, 100))), 0);
+        ck_assert_uint_eq(flux_tunnel_get_n_paths(s.server), 1);
+        sim_done(&s);
+}
+END_TEST
+
+START_TEST(test_epoch_change) {
+        Sim s;
+        SimTraffic up = { .rate = 500000, .size = 500 };
+        SimTraffic down = { .rate = 500000, .size = 500, .downlink = true };
+
+        sim_init(&s, 2, FLUX_WIRE_VERSION_2, FLUX_SCHEDULER_WEIGHTED);
+        s.at_server.seen_size = 100000;
+        s.at_server.seen = calloc(s.at_server.seen_size, 1);
+        sim_run(&s, s.now + 100 * MS, NULL);
+        up.next = s.now;
+        sim_run(&s, s.now + 300 * MS, &up);
+        /* Rekey while packets of the old epoch are in flight on both paths. */
+        ck_assert_int_eq(flux_tunnel_rekey(s.client, s.now), 0);
+        ck_assert_int_eq(flux_tunnel_rekey(s.server, s.now), 0);
+        sim_run(&s, s.now + 300 * MS, &up);
+        ck_assert_int_eq(flux_tunnel_rekey(s.client, s.now), 0);
+        sim_run(&s, s.now + 300 * MS, &up);
+        down.next = s.now;
+        sim_run(&s, s.now + 300 * MS, &down);
+        sim_run(&s, s.now + 100 * MS, NULL);
+
+        ck_assert_uint_eq(s.at_server.packets, up.counter);
+        for (uint32_t i = 0; i < up.counter; i++)
+                ck_assert_uint_eq(s.at_server.seen[i], 1);
+        ck_assert_uint_eq(s.at_client.packets, down.counter);
+        ck_assert_uint_eq(flux_tunnel_get_stats(s.server)->auth_failures, 0);
+        ck_assert_uint_eq(flux_tunnel_get_stats(s.client)->auth_failures, 0);
+        ck_assert_uint_eq(flux_tunnel_get_stats(s.client)->epoch_changes, 2);
+        ck_assert_int_eq(flux_path_get_state(s.cpath[0]), FLUX_PATH_UP);
+        sim_done(&s);
+}
+END_TEST
+
+START_TEST(test_probes_do_not_stall_data) {
+        /* B7: probes never take data sequence numbers, so a receiver never waits for them. */
+        Sim s;
+        SimTraffic down = { .rate = 50000, .size = 200, .downlink = true };
+
+        sim_init(&s, 2, FLUX_WIRE_VERSION_2, FLUX_SCHEDULER_WEIGHTED);
+        sim_run(&s, s.now + 100 * MS, NULL);
+        down.next = s.now;
+        sim_run(&s, s.now + 5 * USEC_PER_SEC, &down);
+        ck_assert_uint_eq(flux_tunnel_get_stats(s.client)->reorder_timeouts, 0);
+        ck_assert_uint_ge(s.at_client.packets, down.counter - 2);
+        ck_assert_uint_le(s.at_client.max_gap, 10 * MS);
+        sim_done(&s);
+}
+END_TEST
+
+/* ---- version 1 ---- */
+
+START_TEST(test_v1_round_trip) {
+        Sim s;
+        SimTraffic up = { .rate = 100000, .size = 600 };
+        SimTraffic down = { .rate = 100000, .size = 600, .downlink = true };
+        union sockaddr_union from = sim_addr(0), evil = sim_addr(3);
+        uint8_t d[2048];
+        size_t n;
+
+        sim_init(&s, 2, FLUX_WIRE_VERSION_1, FLUX_SCHEDULER_WEIGHTED);
+        s.capture_data_only = true;
+        sim_run(&s, s.now + 200 * MS, NULL);
+        ck_assert_uint_eq(flux_tunnel_get_n_paths(s.server), 2);
+        ck_assert_int_eq(flux_path_get_state(s.cpath[0]), FLUX_PATH_UP);
+        ck_assert_uint_ge(flux_path_get_rtt(s.cpath[0]), 9 * MS);
+        ck_assert_uint_le(flux_path_get_rtt(s.cpath[0]), 11 * MS);
+        up.next = s.now;
+        sim_run(&s, s.now + 500 * MS, &up);
+        down.next = s.now;
+        sim_run(&s, s.now + 500 * MS, &down);
+        sim_run(&s, s.now + 100 * MS, NULL);
+        ck_assert_uint_eq(s.at_server.packets, up.counter);
+        ck_assert_uint_eq(s.at_client.packets, down.counter);
+
+        /* Hardening: a replayed IP packet is dropped by the sequence window... */
+        memcpy(d, s.last_up, n = s.last_up_len);
+        ck_assert_int_eq(flux_tunnel_receive(s.server, s.now, &from, NULL, d, n), FLUX_RX_REPLAY);
+        /* ...and authentic packets from an address that never did a handshake make no path. */
+        memcpy(d, s.last_up, n);
+        ck_assert_int_eq(flux_tunnel_receive(s.server, s.now, &evil, NULL, d, n), FLUX_RX_NO_PATH);
+        ck_assert_uint_eq(flux_tunnel_get_n_paths(s.server), 2);
+        ck_assert_uint_eq(s.at_server.packets, up.counter);
+        sim_done(&s);
+}
+END_TEST
+
+static Suite *tunnel_suite(void) {
+        Suite *s = suite_create("tunnel");
+        TCase *tc = tcase_create("v2");
+
+        tcase_add_test(tc, test_registration_and_rtt);
+        tcase_add_test(tc, test_data_both_ways);
+        tcase_add_test(tc, test_replay_forgery_session);
+        tcase_add_test(tc, test_spoofed_source);
+        tcase_add_test(tc, test_unregistered_address);
+        tcase_add_test(tc, test_epoch_change);
+        tcase_add_test(tc, test_probes_do_not_stall_data);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("v1");
+        tcase_add_test(tc, test_v1_round_trip);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+FLUX_CHECK_MAIN(tunnel_suite);
