@@ -157,7 +157,7 @@ static int pool_save(AddressPool *p) {
         return write_file_atomic(p->lease_file, buf, size, 0644);
 }
 
-static int parse_line(AddressPool *p, char *line, bool *seen_magic, bool *seen_end) {
+static int parse_line(AddressPool *p, char *line, bool *seen_magic, bool *seen_end, size_t *n_parsed) {
         char name[PKI_NAME_MAX + 2], a4[64], a6[64];
         unsigned long long last;
         unsigned index;
@@ -175,7 +175,7 @@ static int parse_line(AddressPool *p, char *line, bool *seen_magic, bool *seen_e
                 return 0;
         }
         if (sscanf(line, "end %zu%n", &count, &n) == 1 && line[n] == 0) {
-                if (count != p->n_leases)
+                if (count != *n_parsed)
                         return -EBADMSG;
                 *seen_end = true;
                 return 0;
@@ -184,6 +184,7 @@ static int parse_line(AddressPool *p, char *line, bool *seen_magic, bool *seen_e
                 return -EBADMSG;
         if (!pki_name_is_valid(name) || lease_find(p, name) || index < 2 || index_taken(p, index))
                 return -EBADMSG;
+        (*n_parsed)++;
         if (!streq(a4, "-") && inet_pton(AF_INET, a4, &(struct in_addr) {}) != 1)
                 return -EBADMSG;
         if (!streq(a6, "-") && inet_pton(AF_INET6, a6, &(struct in6_addr) {}) != 1)
@@ -198,7 +199,7 @@ static int pool_load(AddressPool *p) {
         _cleanup_(freep) char *buf = NULL;
         bool seen_magic = false, seen_end = false;
         char *line, *save = NULL;
-        size_t size;
+        size_t size, n_parsed = 0;
         int r;
 
         if (!p->lease_file)
@@ -211,7 +212,7 @@ static int pool_load(AddressPool *p) {
         if (strlen(buf) != size || (size > 0 && buf[size - 1] != '\n'))
                 return -EBADMSG;
         for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                r = parse_line(p, line, &seen_magic, &seen_end);
+                r = parse_line(p, line, &seen_magic, &seen_end, &n_parsed);
                 if (r < 0)
                         return r;
         }
