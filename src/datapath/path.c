@@ -31,7 +31,6 @@ void flux_path_init(FluxPath *p, FluxTunnel *t, uint16_t id, usec_t now) {
                 .created = now,
                 .state_since = now,
                 .capacity = FLUX_CAPACITY_INITIAL,
-                .vclock = now,
                 .rate_stamp = now,
         };
 }
@@ -117,42 +116,54 @@ static void path_mark_answered(FluxPath *p, usec_t echo) {
 }
 
 /* Loss from the peer's counts: of the path sequence numbers it has seen advance, how many never
- * arrived. Decayed per report so the estimate follows changes within a second or two, weighted by
- * packets so an idle path's single lost probe does not swing it. */
+ * arrived. Exponentially decayed counts, weighted by packets: the memory is about 500 packets on a
+ * busy path and about 100 reports (5 s under traffic) on a quiet one, so one lost probe on an idle
+ * path does not swing it and a busy path's estimate follows changes quickly. */
 static void path_update_loss(FluxPath *p, const FluxPathReport *r, double *ret_interval_loss) {
         uint32_t dseq = r->rx_max_seq - p->last_report.rx_max_seq;
         uint32_t dpkt = r->rx_packets - p->last_report.rx_packets;
-        double lost;
+        double lost, decay;
 
         *ret_interval_loss = 0;
         if ((int32_t) dseq <= 0)
                 return;
         lost = dpkt >= dseq ? 0.0 : (double) (dseq - dpkt);
-        p->loss_sent = p->loss_sent * 0.9 + dseq;
-        p->loss_lost = p->loss_lost * 0.9 + lost;
+        decay = MIN(0.99, pow(0.998, (double) dseq));
+        p->loss_sent = p->loss_sent * decay + dseq;
+        p->loss_lost = p->loss_lost * decay + lost;
         *ret_interval_loss = lost / dseq;
         p->loss_ppm = p->loss_sent >= 1.0 ? (uint32_t) (p->loss_lost / p->loss_sent * 1e6) : 0;
 }
 
-/* Delivery-rate based capacity estimate (docs/multipath.md, "weighted"): a congested path (its
- * RTT rose above its minimum by a queue, or heavy loss) delivered what it can, so the estimate
- * falls towards the delivery rate; an uncongested path that we kept busy may carry more, so the
- * estimate grows; an idle path keeps its estimate. */
-static void path_update_capacity(FluxPath *p, usec_t now, const FluxPathReport *r, double interval_loss) {
-        usec_t dt = now - p->last_report_time;
-        double delivered, sent;
-        usec_t qdelay;
-        bool congested;
+/* Delivery-rate based capacity estimate (docs/multipath.md, "weighted"), sampled over at least
+ * FLUX_CAPACITY_SAMPLE: a congested path (an RTT sample in the interval rose above its minimum by a
+ * queue, or more than 10 % of what we sent in the interval was lost) delivered what it can, so the
+ * estimate falls towards the delivery rate; an uncongested path that we kept busy may carry more,
+ * so the estimate grows; an idle path keeps its estimate. */
+static void path_update_capacity(FluxPath *p, usec_t now, const FluxPathReport *r) {
+        usec_t dt = now - p->cap_base_time, qdelay;
+        uint32_t dseq = r->rx_max_seq - p->cap_base.rx_max_seq;
+        uint32_t dpkt = r->rx_packets - p->cap_base.rx_packets;
+        double delivered, sent, loss = 0;
+        bool queued, overflow;
 
-        if (dt < 10 * USEC_PER_MSEC)
+        if (dt < FLUX_CAPACITY_SAMPLE)
                 return;
-        delivered = (double) (r->rx_bytes - p->last_report.rx_bytes) * USEC_PER_SEC / dt;
-        sent = (double) (p->tx_bytes - p->tx_bytes_at_report) * USEC_PER_SEC / dt;
+        delivered = (double) (r->rx_bytes - p->cap_base.rx_bytes) * USEC_PER_SEC / dt;
+        sent = (double) (p->tx_bytes - p->cap_base_tx_bytes) * USEC_PER_SEC / dt;
+        if ((int32_t) dseq > 0 && dpkt < dseq)
+                loss = (double) (dseq - dpkt) / dseq;
         qdelay = MAX(FLUX_QUEUE_DELAY_MIN, p->rtt_min / 2);
-        congested = p->rtt_last > p->rtt_min + qdelay || interval_loss > 0.1;
+        queued = p->rtt_interval_max != 0 && p->rtt_interval_max > p->rtt_min + qdelay;
+        overflow = loss > 0.1;
 
-        if (congested)
+        /* Heavy loss: the queue overflowed, the delivery rate is what the path can do. A queue
+         * without loss may be a burst: back off gently (a saturated path delivers its capacity,
+         * so the estimate settles there from above). */
+        if (overflow)
                 p->capacity = MAX(delivered, p->capacity * FLUX_CAPACITY_DECREASE);
+        else if (queued)
+                p->capacity = MAX(delivered, p->capacity * FLUX_CAPACITY_DECREASE_QUEUE);
         else if (sent >= p->capacity * FLUX_CAPACITY_UTILIZED)
                 p->capacity = MAX(p->capacity, delivered) * FLUX_CAPACITY_GROWTH;
         else
@@ -160,6 +171,11 @@ static void path_update_capacity(FluxPath *p, usec_t now, const FluxPathReport *
         /* Never above what we could have learnt: 1 Tbit/s. */
         p->capacity = MAX(p->capacity, FLUX_CAPACITY_FLOOR);
         p->capacity = MIN(p->capacity, 1.25e11);
+
+        p->cap_base = *r;
+        p->cap_base_time = now;
+        p->cap_base_tx_bytes = p->tx_bytes;
+        p->rtt_interval_max = 0;
 }
 
 int flux_path_on_echo(FluxPath *p, usec_t now, usec_t echo) {
@@ -174,6 +190,7 @@ int flux_path_on_echo(FluxPath *p, usec_t now, usec_t echo) {
                 return -ESTALE;
 
         path_rtt_sample(p, now, now - echo);
+        p->rtt_interval_max = MAX(p->rtt_interval_max, now - echo);
         path_mark_answered(p, echo);
 
         /* Recovery: the first answer moves a dead path to probing, then it needs a streak. */
@@ -187,22 +204,49 @@ int flux_path_on_echo(FluxPath *p, usec_t now, usec_t echo) {
         return 0;
 }
 
+/* A report of the peer's receive counters for this path, from its probe or its reply to ours.
+ * Reports older than one already seen (reordered) are ignored. */
+static void path_on_report(FluxPath *p, usec_t now, const FluxPathReport *r) {
+        double interval_loss;
+
+        if (p->report_valid) {
+                if ((int32_t) (r->rx_packets - p->last_report.rx_packets) < 0 ||
+                    (int32_t) (r->rx_max_seq - p->last_report.rx_max_seq) < 0)
+                        return;
+                path_update_loss(p, r, &interval_loss);
+                path_update_capacity(p, now, r);
+        } else {
+                p->cap_base = *r;
+                p->cap_base_time = now;
+                p->cap_base_tx_bytes = p->tx_bytes;
+                p->rtt_interval_max = 0;
+        }
+        p->last_report = *r;
+        p->last_report_time = now;
+        p->report_valid = true;
+}
+
+void flux_path_on_peer_probe(FluxPath *p, usec_t now, const FluxPathReport *r) {
+        bool progress = p->peer_probe_valid && (int32_t) (r->rx_packets - p->peer_probe_rx_packets) > 0;
+
+        p->peer_probe_rx_packets = r->rx_packets;
+        p->peer_probe_valid = true;
+        /* The peer received more of ours since its last probe: our direction works, whatever
+         * happened to our probes in a full queue. Probes older than a round trip count as
+         * answered (no RTT sample: we do not know which packet got through). */
+        if (progress && p->srtt != 0 && now > p->srtt)
+                path_mark_answered(p, now - p->srtt);
+        if (p->registered && p->state != FLUX_PATH_DOWN)
+                path_on_report(p, now, r);
+}
+
 int flux_path_on_reply(FluxPath *p, usec_t now, const FluxPathReport *r) {
-        double interval_loss = 0;
         int k;
 
         k = flux_path_on_echo(p, now, r->echo_usec);
         if (k < 0)
                 return k;
-
-        if (p->report_valid) {
-                path_update_loss(p, r, &interval_loss);
-                path_update_capacity(p, now, r, interval_loss);
-        }
-        p->last_report = *r;
-        p->last_report_time = now;
-        p->tx_bytes_at_report = p->tx_bytes;
-        p->report_valid = true;
+        path_on_report(p, now, r);
         return 0;
 }
 
@@ -210,7 +254,8 @@ usec_t flux_path_next_probe(const FluxPath *p, bool active) {
         usec_t interval;
 
         if (p->state == FLUX_PATH_DOWN)
-                interval = FLUX_PROBE_INTERVAL_DOWN;
+                /* Dead, unless it still brings us packets: then find out fast. */
+                interval = p->last_rx > p->last_probe ? FLUX_PROBE_INTERVAL_ACTIVE : FLUX_PROBE_INTERVAL_DOWN;
         else if (active || p->state == FLUX_PATH_PROBING || !p->registered)
                 interval = FLUX_PROBE_INTERVAL_ACTIVE;
         else
@@ -239,8 +284,12 @@ FluxPathState flux_path_evaluate(FluxPath *p, usec_t now, FluxPathState *ret_old
         if (p->state != FLUX_PATH_DOWN && p->unanswered_since != 0 &&
             now >= p->unanswered_since + flux_path_dead_timeout(p)) {
                 flux_path_set_state(p, now, FLUX_PATH_DOWN);
-                /* Forget the stale RTT excursion a dying path accumulated; keep the minimum. */
+                /* What was lost in the outage says nothing about the path once it is back: start
+                 * the loss and delivery estimates afresh with the first report after recovery. */
                 p->unanswered_since = 0;
+                p->report_valid = false;
+                p->loss_sent = p->loss_lost = 0;
+                p->loss_ppm = 0;
         } else
                 switch (p->state) {
                 case FLUX_PATH_PROBING:

@@ -31,15 +31,18 @@
 /* Windowed minimum RTT lifetime. */
 #define FLUX_RTT_MIN_WINDOW (10 * USEC_PER_SEC)
 /* Capacity estimator: start value, floor, growth factor per uncongested utilized sample, the
- * largest decrease per congested sample, and the queueing delay (above the path's minimum RTT)
- * that counts as congestion: max(FLUX_QUEUE_DELAY_MIN, rtt_min / 2). */
-#define FLUX_CAPACITY_INITIAL 1250000.0        /* 10 Mbit/s */
+ * largest decrease per congested sample (overflow, or queueing only), and the queueing delay
+ * (above the path's minimum RTT) that counts as a queue: max(FLUX_QUEUE_DELAY_MIN, rtt_min / 2). */
+#define FLUX_CAPACITY_INITIAL 125000.0         /* 1 Mbit/s: low, so new paths share early */
 #define FLUX_CAPACITY_FLOOR 12500.0            /* 100 kbit/s */
 #define FLUX_CAPACITY_GROWTH 1.25
-#define FLUX_CAPACITY_DECREASE 0.75
+#define FLUX_CAPACITY_DECREASE 0.5                /* on heavy loss (> 10 %) */
+#define FLUX_CAPACITY_DECREASE_QUEUE 0.9          /* on queueing delay alone */
 #define FLUX_QUEUE_DELAY_MIN (4 * USEC_PER_MSEC)
 /* Sending at least this fraction of the estimate makes a sample "utilized" (may grow it). */
 #define FLUX_CAPACITY_UTILIZED 0.6
+/* Shortest interval a delivery-rate sample is taken over. */
+#define FLUX_CAPACITY_SAMPLE (40 * USEC_PER_MSEC)
 /* Server: a path down for this long is forgotten. */
 #define FLUX_PATH_EXPIRE (60 * USEC_PER_SEC)
 
@@ -87,18 +90,26 @@ struct FluxPath {
         usec_t last_probe;              /* 0 = never */
         usec_t unanswered_since;        /* 0 = every probe answered */
         unsigned good_streak;           /* consecutive answered probes while recovering */
+        bool peer_probe_valid;
+        uint32_t peer_probe_rx_packets; /* rx_packets in the peer's last probe */
 
         /* Loss: exponentially decayed counts of sent vs lost (peer reports), per path. */
         bool report_valid;
         FluxPathReport last_report;
         usec_t last_report_time;
-        uint64_t tx_bytes_at_report;
+        /* Capacity sampling baseline: the report, time and our tx bytes at the last sample, and the
+         * largest RTT sample since. */
+        FluxPathReport cap_base;
+        usec_t cap_base_time;
+        uint64_t cap_base_tx_bytes;
+        usec_t rtt_interval_max;
         double loss_sent, loss_lost;
         uint32_t loss_ppm;
 
-        /* Capacity (deliverable bytes/s) and send-side virtual clock for the schedulers. */
+        /* Capacity (deliverable bytes/s) and the schedulers' virtual time: µs of transmission at
+         * the effective capacity charged to this path so far (start-time fair queueing). */
         double capacity;
-        usec_t vclock;                  /* virtual finish time of the last byte scheduled */
+        double vtime;
 
         /* Smoothed rates (bytes/s) from counter deltas sampled at most every 100 ms. */
         usec_t rate_stamp;
@@ -120,6 +131,9 @@ void flux_path_on_probe_sent(FluxPath *p, usec_t now);
 /* Handles the echo of one of our probe timestamps: RTT, liveness, recovery streak. Returns 0, or
  * -ESTALE if the timestamp is not one we could have sent (ignored). */
 int flux_path_on_echo(FluxPath *p, usec_t now, usec_t echo);
+/* Handles the report in one of the peer's own probes: if it received more of our packets since its
+ * previous probe, our direction is alive (liveness evidence when our probes drown in a full queue). */
+void flux_path_on_peer_probe(FluxPath *p, usec_t now, const FluxPathReport *r);
 /* Handles the peer's reply to one of our probes: the echo, then loss and capacity. Returns 0, or
  * -ESTALE if the echoed timestamp is not one we could have sent (ignored). */
 int flux_path_on_reply(FluxPath *p, usec_t now, const FluxPathReport *r);

@@ -51,23 +51,36 @@ static int best_tier(FluxPath *const *paths, size_t n) {
         return best;
 }
 
-static void path_charge(FluxPath *p, usec_t now, size_t len) {
-        double cap = flux_path_effective_capacity(p);
-
-        p->vclock = MAX(p->vclock, now) + (usec_t) (len * 1e6 / cap);
+static void path_charge(FluxPath *p, size_t len) {
+        p->vtime += len * 1e6 / flux_path_effective_capacity(p);
 }
 
-/* Earliest expected arrival: the path's virtual backlog (what we sent beyond its estimated
- * capacity), plus this packet's serialisation, plus its base one-way delay. Picking the minimum
- * stripes in proportion to capacity when busy and keeps packets arriving in order across paths
- * with different RTTs (the slower path is used once the faster one has that much backlog). */
-static double finish_time(const FluxPath *p, usec_t now, size_t len) {
-        double start = (double) (MAX(p->vclock, now) - now);
-
-        return start + len * 1e6 / flux_path_effective_capacity(p) + p->rtt_min / 2.0;
+static double path_owd(const FluxPath *p) {
+        return p->rtt_min / 2.0;
 }
 
-static FluxPath *pick_weighted(FluxPath *const *paths, size_t n, int tier, usec_t now, size_t len) {
+/* Would this path's packets arrive so much later than the fastest path's that the peer's reorder
+ * buffer cannot wait for them? Then striping over it only produces late packets. */
+static bool path_too_slow(const FluxScheduler *s, FluxPath *const *paths, size_t n, int tier, const FluxPath *p) {
+        double best = -1;
+
+        if (s->max_skew == 0 || p->rtt_min == 0)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (flux_path_tier(paths[i]) == tier && paths[i]->rtt_min != 0 &&
+                    (best < 0 || path_owd(paths[i]) < best))
+                        best = path_owd(paths[i]);
+        return best >= 0 && path_owd(p) - best > (double) s->max_skew;
+}
+
+/* Weighted striping, start-time fair queueing over the paths: each packet goes to the path with the
+ * smallest virtual time plus base one-way delay, and charges it len / capacity. Over any busy
+ * period every path carries a share proportional to its effective capacity (measured delivery rate
+ * × weight × loss penalty), whatever the offered load, so an overestimate of the absolute rates
+ * does not overload a path; the one-way delay term offsets the faster path's phase so that packets
+ * tend to arrive in order. A path that was not a candidate (new, recovered) may lag by at most
+ * FLUX_SCHEDULER_MAX_LAG, so it does not get a burst on its return. */
+static FluxPath *pick_weighted(const FluxScheduler *s, FluxPath *const *paths, size_t n, int tier) {
         FluxPath *best = NULL;
         double best_f = 0;
 
@@ -76,11 +89,21 @@ static FluxPath *pick_weighted(FluxPath *const *paths, size_t n, int tier, usec_
 
                 if (flux_path_tier(paths[i]) != tier)
                         continue;
-                f = finish_time(paths[i], now, len);
+                if (path_too_slow(s, paths, n, tier, paths[i]))
+                        continue;
+                f = paths[i]->vtime + path_owd(paths[i]);
                 if (!best || f < best_f) {
                         best = paths[i];
                         best_f = f;
                 }
+        }
+        if (!best)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                FluxPath *p = paths[i];
+
+                if (flux_path_tier(p) == tier && p->vtime + path_owd(p) < best_f - FLUX_SCHEDULER_MAX_LAG)
+                        p->vtime = best_f - FLUX_SCHEDULER_MAX_LAG - path_owd(p);
         }
         return best;
 }
@@ -119,7 +142,7 @@ static FluxPath *pick_flow(FluxScheduler *s, FluxPath *const *paths, size_t n, i
         uint64_t h;
 
         if (!ip || flux_flow_hash(ip, len, &h) < 0)
-                return pick_weighted(paths, n, tier, now, len);
+                return pick_weighted(s, paths, n, tier);
 
         /* Mix before indexing: FNV's low bits are fine, but a cheap finaliser costs nothing. */
         pin = &s->flows[(h ^ (h >> 29)) % FLUX_FLOW_TABLE_SIZE];
@@ -232,16 +255,16 @@ size_t flux_scheduler_pick(FluxScheduler *s, FluxPath *const *paths, size_t n_pa
                 case FLUX_SCHEDULER_REDUNDANT:
                         k = pick_redundant(s, paths, n_paths, tier, ret, ret_max);
                         for (size_t i = 0; i < k; i++)
-                                path_charge(ret[i], now, len);
+                                path_charge(ret[i], len);
                         return k;
                 case FLUX_SCHEDULER_WEIGHTED:
                 default:
-                        p = pick_weighted(paths, n_paths, tier, now, len);
+                        p = pick_weighted(s, paths, n_paths, tier);
                         break;
                 }
         if (!p)
                 return 0;
-        path_charge(p, now, len);
+        path_charge(p, len);
         ret[0] = p;
         return 1;
 }

@@ -16,6 +16,8 @@
 /* lowest-rtt keeps its path until another one is this much faster (ratio and absolute). */
 #define FLUX_LOWEST_RTT_SWITCH_RATIO 0.8
 #define FLUX_LOWEST_RTT_SWITCH_MIN (2 * USEC_PER_MSEC)
+/* weighted: how far (µs of virtual time) a returning path may lag the others. */
+#define FLUX_SCHEDULER_MAX_LAG 5000.0
 
 typedef struct FluxFlowPin {
         uint64_t hash;
@@ -26,6 +28,8 @@ typedef struct FluxFlowPin {
 typedef struct FluxScheduler {
         FluxSchedulerKind kind;
         unsigned redundancy;            /* redundant: copies per packet (>= 1) */
+        usec_t max_skew;                /* weighted: skip paths whose one-way delay exceeds the
+                                         * fastest one's by more (the peer's reorder ceiling); 0 = off */
         bool have_current;              /* lowest-rtt: the path in use */
         uint16_t current_id;
         FluxFlowPin *flows;             /* flow: FLUX_FLOW_TABLE_SIZE pins, allocated on demand */
@@ -38,6 +42,6 @@ int flux_scheduler_set_kind(FluxScheduler *s, FluxSchedulerKind kind);
 
 /* Picks the path(s) for one packet of `len` bytes (ip is used by the flow scheduler; may be NULL).
  * Writes at most ret_max paths to ret and returns how many (0 = no usable path). Advances the
- * chosen paths' virtual clocks. */
+ * chosen paths' virtual times. */
 size_t flux_scheduler_pick(FluxScheduler *s, FluxPath *const *paths, size_t n_paths, usec_t now,
                            const uint8_t *ip, size_t len, FluxPath **ret, size_t ret_max);

@@ -172,6 +172,7 @@ int flux_tunnel_new(const FluxTunnelConfig *config, const FluxTunnelCallbacks *c
         r = flux_scheduler_init(&t->sched, config->scheduler, config->redundancy);
         if (r < 0)
                 return r;
+        t->sched.max_skew = t->reorder_ceiling;
         r = flux_reorder_init(&t->reorder, config->reorder_max_packets, t->reorder_ceiling, tunnel_deliver, t);
         if (r < 0)
                 return r;
@@ -677,6 +678,10 @@ static int tunnel_receive_v2(FluxTunnel *t, usec_t now, const union sockaddr_uni
         case FLUX_PACKET_REGISTER:
                 if (h.type == FLUX_PACKET_REGISTER && t->role != FLUX_TUNNEL_SERVER)
                         break;
+                if (h.type == FLUX_PACKET_PROBE) {
+                        get_probe_body(payload, &rep);
+                        flux_path_on_peer_probe(p, now, &rep);
+                }
                 r = tunnel_send_reply(t, p, now,
                                       h.type == FLUX_PACKET_PROBE ? FLUX_PACKET_PROBE_REPLY : FLUX_PACKET_REGISTER_ACK,
                                       flux_get_be64(payload));
@@ -685,26 +690,23 @@ static int tunnel_receive_v2(FluxTunnel *t, usec_t now, const union sockaddr_uni
                 return FLUX_RX_CONTROL;
 
         case FLUX_PACKET_REGISTER_ACK:
-                if (t->role != FLUX_TUNNEL_CLIENT)
+        case FLUX_PACKET_PROBE_REPLY: {
+                FluxPathState old = p->state;
+
+                if (h.type == FLUX_PACKET_REGISTER_ACK && t->role != FLUX_TUNNEL_CLIENT)
                         break;
                 get_probe_body(payload, &rep);
                 if (flux_path_on_reply(p, now, &rep) < 0)
-                        return FLUX_RX_CONTROL; /* an ack for a registration we no longer track */
-                if (!p->registered) {
+                        return FLUX_RX_CONTROL; /* an answer to a probe we no longer track */
+                path_changed(t, p, old); /* down -> probing */
+                if (h.type == FLUX_PACKET_REGISTER_ACK && !p->registered) {
                         p->registered = true;
                         path_force_state(t, p, now, FLUX_PATH_UP);
                 } else
                         path_evaluate(t, p, now);
                 tunnel_update_hold(t);
                 return FLUX_RX_CONTROL;
-
-        case FLUX_PACKET_PROBE_REPLY:
-                get_probe_body(payload, &rep);
-                if (flux_path_on_reply(p, now, &rep) >= 0) {
-                        path_evaluate(t, p, now);
-                        tunnel_update_hold(t);
-                }
-                return FLUX_RX_CONTROL;
+        }
 
         default:
                 break;
@@ -841,7 +843,9 @@ static int tunnel_receive_v1(FluxTunnel *t, usec_t now, const union sockaddr_uni
                 return tunnel_rx_ip(t, now, ip, iplen, false, 0);
         }
 
-        case FLUX_PACKET_PROBE:
+        case FLUX_PACKET_PROBE: {
+                FluxPathState old = p->state;
+
                 if (plen != V1_HEARTBEAT_SIZE)
                         break;
                 if (t->role == FLUX_TUNNEL_SERVER) {
@@ -851,6 +855,7 @@ static int tunnel_receive_v1(FluxTunnel *t, usec_t now, const union sockaddr_uni
                         if (r < 0)
                                 return r;
                 } else if (flux_path_on_echo(p, now, flux_get_be64(payload) / NSEC_PER_USEC) >= 0) {
+                        path_changed(t, p, old);
                         if (p->state == FLUX_PATH_PROBING && p->state_since == p->created)
                                 path_force_state(t, p, now, FLUX_PATH_UP); /* first echo */
                         else
@@ -858,6 +863,7 @@ static int tunnel_receive_v1(FluxTunnel *t, usec_t now, const union sockaddr_uni
                         tunnel_update_hold(t);
                 }
                 return FLUX_RX_CONTROL;
+        }
 
         case FLUX_PACKET_REGISTER:
                 return FLUX_RX_CONTROL;

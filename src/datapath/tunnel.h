@@ -124,7 +124,7 @@ typedef struct FluxTunnelConfig {
         FluxSchedulerKind scheduler;    /* default (0): weighted */
         unsigned redundancy;            /* redundant: copies per packet; 0 = default (2) */
         usec_t reorder_max_hold;        /* ceiling of the adaptive hold time; 0 = default 50 ms */
-        unsigned reorder_max_packets;   /* 0 = default 256 */
+        unsigned reorder_max_packets;   /* 0 = default 512 */
 } FluxTunnelConfig;
 
 typedef struct FluxTunnelStats {

@@ -62,6 +62,9 @@ typedef struct Sim {
         FluxPath *cpath[SIM_MAX_PATHS];
         SimSink at_server, at_client;
         uint64_t path_state_changes;
+        /* Per client path index: when it last entered each state, on the client and the server. */
+        usec_t client_state_at[SIM_MAX_PATHS][_FLUX_PATH_STATE_MAX];
+        usec_t server_state_at[SIM_MAX_PATHS][_FLUX_PATH_STATE_MAX];
         /* Last datagram the client sent, for replay/forgery tests. */
         uint8_t last_up[2048];
         size_t last_up_len;
@@ -240,8 +243,16 @@ static inline void sim_deliver(FluxTunnel *t, const uint8_t *ip, size_t len, voi
 
 static inline void sim_state_changed(FluxTunnel *t, FluxPath *p, FluxPathState o, FluxPathState n, void *userdata) {
         Sim *s = userdata;
+        int i;
 
         s->path_state_changes++;
+        if (t == s->client) {
+                i = (int) (intptr_t) flux_path_get_userdata(p);
+                s->client_state_at[i][n] = s->now;
+        } else {
+                i = flux_path_get_id(p) - 100;
+                s->server_state_at[i][n] = s->now;
+        }
 }
 
 static inline void sim_init(Sim *s, int n_paths, uint8_t version, FluxSchedulerKind kind) {
@@ -310,10 +321,28 @@ static inline void sim_traffic_send(Sim *s, SimTraffic *g) {
         ck_assert_int_ge(flux_tunnel_send_ip(g->downlink ? s->server : s->client, s->now, pkt, n), 0);
 }
 
+static inline void sim_cut(Sim *s, int path, bool cut) {
+        s->up[path].cut = s->down[path].cut = cut;
+}
+
+static inline void sim_set_link(Sim *s, int path, double rate, usec_t delay, double loss) {
+        s->up[path].rate = s->down[path].rate = rate;
+        s->up[path].delay = s->down[path].delay = delay;
+        s->up[path].loss = s->down[path].loss = loss;
+}
+
 /* Runs the simulation until `until`, generating traffic and ticking both tunnels at their wakeups. */
 static inline void sim_run(Sim *s, usec_t until, SimTraffic *g) {
+        usec_t last = 0;
+        unsigned same = 0;
+
         for (;;) {
                 usec_t t = until, wc, ws;
+
+                /* A tunnel whose wakeup never moves forward would spin here. */
+                same = s->now == last ? same + 1 : 0;
+                last = s->now;
+                ck_assert_uint_lt(same, 100000);
 
                 if (s->n_events > 0)
                         t = MIN(t, s->heap[0].t);
