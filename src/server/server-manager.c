@@ -403,6 +403,12 @@ static int manager_setup_listeners(Manager *m) {
                                                .accept_legacy = c->accept_legacy_clients,
                                        },
                                        &control_callbacks, m, &m->control[m->n_control]);
+                if (r == -EADDRINUSE && !c->listen_explicit && m->n_control > 0) {
+                        /* The control library leaves IPV6_V6ONLY at the system default, so a
+                         * wildcard listener of one family may already cover the other. */
+                        log_debug("TCP %s is covered by the dual-stack control listener.", buf);
+                        continue;
+                }
                 if (r < 0)
                         return log_error_errno(r, "Failed to listen for control connections on TCP %s: %m", buf);
                 m->n_control++;

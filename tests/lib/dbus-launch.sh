@@ -7,8 +7,8 @@
 #
 # DIR (created if missing, made world-searchable so unprivileged callers can connect) receives
 # bus.conf, the socket "bus" and "pid". On stdout, for eval:
-#   DBUS_SYSTEM_BUS_ADDRESS=unix:path=DIR/bus
-#   DBUS_TEST_DAEMON_PID=N
+#   export DBUS_SYSTEM_BUS_ADDRESS=unix:path=DIR/bus
+#   export DBUS_TEST_DAEMON_PID=N
 # --permissive adds a mandatory policy allowing every method call to everyone, so that tests can
 # check the daemons' own privilege checks (sd-bus refuses unprivileged callers by itself).
 # Stop the bus with: kill "$DBUS_TEST_DAEMON_PID".
@@ -45,5 +45,5 @@ if [ ! -S "$dir/bus" ]; then
         echo "dbus-launch.sh: dbus-daemon did not come up" >&2
         exit 1
 fi
-echo "DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/bus"
-echo "DBUS_TEST_DAEMON_PID=$(tr -d '[:space:]' < "$dir/pid")"
+echo "export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/bus"
+echo "export DBUS_TEST_DAEMON_PID=$(tr -d '[:space:]' < "$dir/pid")"
