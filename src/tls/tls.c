@@ -10,6 +10,7 @@
 
 #include "alloc-util.h"
 #include "fd-util.h"
+#include "line-buffer.h"
 #include "pki-internal.h"
 #include "tls.h"
 
@@ -56,8 +57,7 @@ struct TlsStream {
         TlsStreamCallbacks cb;
         void *userdata;
 
-        uint8_t *rbuf;                 /* received bytes not yet delivered (no '\n' among them after processing) */
-        size_t rlen, ralloc;
+        LineBuffer rbuf;               /* received bytes not yet delivered as messages */
         uint8_t *wbuf;                 /* queued plaintext */
         size_t wlen, woff, walloc;
         size_t wpending;               /* size passed to the interrupted gnutls_record_send(), 0 = none */
@@ -370,7 +370,7 @@ static void stream_destroy(TlsStream *s) {
         tls_cred_unref(s->cred);
         tls_context_unref(s->ctx);
         sd_event_unref(s->event);
-        erase_and_free(s->rbuf, s->ralloc);
+        line_buffer_done(&s->rbuf);
         erase_and_free(s->wbuf, s->walloc);
         free(s->peer_name);
         free(s);
@@ -517,21 +517,6 @@ static bool do_handshake(TlsStream *s) {
         return true;
 }
 
-static int rbuf_reserve(TlsStream *s, size_t extra) {
-        size_t need = s->rlen + extra;
-        uint8_t *n;
-
-        if (need <= s->ralloc)
-                return 0;
-        need = MAX(need, s->ralloc * 2);
-        n = realloc(s->rbuf, need + 1);
-        if (!n)
-                return -ENOMEM;
-        s->rbuf = n;
-        s->ralloc = need;
-        return 0;
-}
-
 static int arm_message_timer(TlsStream *s, bool partial) {
         usec_t t;
         int r;
@@ -580,33 +565,24 @@ static int message_timer_ensure(TlsStream *s, bool partial) {
 
 /* Delivers every complete line in rbuf. Returns false if the stream went away. */
 static bool deliver_lines(TlsStream *s) {
-        size_t start = 0;
-
         while (s->state == TLS_ESTABLISHED) {
-                uint8_t *nl = memchr(s->rbuf + start, '\n', s->rlen - start);
+                char *line;
                 size_t len;
+                int r;
 
-                if (!nl)
+                r = line_buffer_next(&s->rbuf, &line, &len);
+                if (r < 0)
+                        return fail(s, r);
+                if (r == 0)
                         break;
-                len = (size_t) (nl - (s->rbuf + start));
-                if (len > s->ctx->limits.max_message_size)
-                        return fail(s, -EMSGSIZE);
-                *nl = 0;
                 if (s->cb.message) {
                         s->dispatching++;
-                        s->cb.message(s, (const char *) s->rbuf + start, len, s->userdata);
+                        s->cb.message(s, line, len, s->userdata);
                         if (!dispatch_end(s))
                                 return false;
                 }
-                start += len + 1;
         }
-        if (start > 0) {
-                memmove(s->rbuf, s->rbuf + start, s->rlen - start);
-                s->rlen -= start;
-        }
-        if (s->rlen > s->ctx->limits.max_message_size)
-                return fail(s, -EMSGSIZE);
-        if (s->state == TLS_ESTABLISHED && message_timer_ensure(s, s->rlen > 0) < 0)
+        if (s->state == TLS_ESTABLISHED && message_timer_ensure(s, line_buffer_pending(&s->rbuf) > 0) < 0)
                 return fail(s, -ENOMEM);
         return true;
 }
@@ -618,22 +594,20 @@ static bool deliver_eof(TlsStream *s) {
                 (void) sd_event_source_set_enabled(s->message_timer, SD_EVENT_OFF);
         if (!s->cb.eof)
                 return fail(s, -ECONNRESET);
-        if (s->rbuf)
-                s->rbuf[s->rlen] = 0;
         s->dispatching++;
-        s->cb.eof(s, s->rbuf ? (const char *) s->rbuf : "", s->rlen, s->userdata);
+        s->cb.eof(s, line_buffer_rest(&s->rbuf), line_buffer_pending(&s->rbuf), s->userdata);
         return dispatch_end(s);
 }
 
 static bool do_read(TlsStream *s) {
         for (unsigned i = 0; i < 64 && s->state == TLS_ESTABLISHED && !s->eof; i++) {
+                uint8_t *p;
                 ssize_t n;
-                int r;
 
-                r = rbuf_reserve(s, READ_CHUNK);
-                if (r < 0)
-                        return fail(s, r);
-                n = gnutls_record_recv(s->session, s->rbuf + s->rlen, READ_CHUNK);
+                p = line_buffer_reserve(&s->rbuf, READ_CHUNK);
+                if (!p)
+                        return fail(s, -ENOMEM);
+                n = gnutls_record_recv(s->session, p, READ_CHUNK);
                 if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
                         break;
                 if (n == 0 || n == GNUTLS_E_PREMATURE_TERMINATION)
@@ -641,7 +615,7 @@ static bool do_read(TlsStream *s) {
                         return deliver_eof(s);
                 if (n < 0)
                         return fail(s, stream_errno(s, (int) n));
-                s->rlen += (size_t) n;
+                line_buffer_commit(&s->rbuf, (size_t) n);
                 if (!deliver_lines(s))
                         return false;
         }
@@ -767,6 +741,7 @@ int tls_stream_new(TlsContext *c, sd_event *e, int fd, const TlsStreamCallbacks 
         s->event = sd_event_ref(e);
         s->cb = *cb;
         s->userdata = userdata;
+        s->rbuf = LINE_BUFFER_INIT(c->limits.max_message_size);
 
         flags = (c->server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS;
         r = gnutls_init(&s->session, flags);
