@@ -103,7 +103,8 @@ int rtnl_call(Rtnl *rtnl, struct nlmsghdr *nlh, RtnlParse parse, void *userdata)
 
         seq = ++rtnl->seq;
         nlh->nlmsg_seq = seq;
-        if (!(nlh->nlmsg_flags & NLM_F_DUMP))
+        /* NLM_F_DUMP shares its bits with NLM_F_REPLACE|NLM_F_EXCL: only a GET can be a dump. */
+        if (!((nlh->nlmsg_type & 3) == 2 && (nlh->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP))
                 nlh->nlmsg_flags |= NLM_F_ACK;
 
         if (mnl_socket_sendto(rtnl->nl, nlh, nlh->nlmsg_len) < 0)
@@ -867,6 +868,8 @@ int rtnl_route_get(Rtnl *rtnl, int family, const union in_addr_union *dst, int o
         rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
         rtm->rtm_family = family;
         rtm->rtm_dst_len = sz * 8;
+        /* Report the table the route was found in rather than "main". */
+        rtm->rtm_flags = RTM_F_LOOKUP_TABLE;
         mnl_attr_put(nlh, RTA_DST, sz, dst);
         if (oif > 0)
                 mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t) oif);

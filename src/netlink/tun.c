@@ -23,7 +23,7 @@ static bool ifname_valid_template(const char *name) {
         return true;
 }
 
-int tun_open(const char *name, TunFlags flags, int *ret_fd, char ret_name[static IFNAMSIZ], int *ret_ifindex) {
+int tun_open(const char *name, TunFlags flags, int *ret_fd, char *ret_name, int *ret_ifindex) {
         _cleanup_(closep) int fd = -EBADF;
         struct ifreq ifr = {
                 .ifr_flags = IFF_TUN | IFF_NO_PI,

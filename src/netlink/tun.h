@@ -16,10 +16,10 @@ typedef enum TunFlags {
 
 /* Create a TUN device (or attach to an existing one of that name, e.g. another queue). name may be
  * NULL or empty (kernel picks "tunN") or a template such as "fluxify%d". The fd is O_CLOEXEC and
- * non-blocking. ret_name gets the kernel-assigned name (IFNAMSIZ buffer), ret_ifindex its ifindex;
+ * non-blocking. ret_name (a char[IFNAMSIZ] buffer) gets the kernel-assigned name, ret_ifindex its ifindex;
  * both optional. Errors: -EINVAL bad name, -ENOENT no /dev/net/tun, -EPERM, -EBUSY name in use by a
  * non-TUN or incompatible device. */
-int tun_open(const char *name, TunFlags flags, int *ret_fd, char ret_name[static IFNAMSIZ], int *ret_ifindex);
+int tun_open(const char *name, TunFlags flags, int *ret_fd, char *ret_name, int *ret_ifindex);
 
 /* Set TUNSETOFFLOAD bits (TUN_F_CSUM, TUN_F_TSO4, ...) on a TUN opened with TUN_FLAG_VNET_HDR, and
  * the vnet header size. */
