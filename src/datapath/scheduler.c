@@ -37,13 +37,24 @@ void flux_scheduler_done(FluxScheduler *s) {
         s->flows = mfree(s->flows);
 }
 
+/* The tier a path is in for this scheduler. The striping schedulers put degraded paths with the
+ * up ones of the same priority: their loss penalty already shrinks their share, and congestion
+ * loss (a slow-start overflow) would otherwise take a good path out of the aggregate. */
+static int sched_tier(const FluxScheduler *s, const FluxPath *p) {
+        int t = flux_path_tier(p);
+
+        if ((s->kind == FLUX_SCHEDULER_WEIGHTED || s->kind == FLUX_SCHEDULER_FLOW) && (t == 1 || t == 3))
+                t--;
+        return t;
+}
+
 /* The best tier present (lower is better; -1 if no path is usable). Backup paths are in worse
  * tiers than every primary that is up or degraded, which is the whole backup rule. */
-static int best_tier(FluxPath *const *paths, size_t n) {
+static int best_tier(const FluxScheduler *s, FluxPath *const *paths, size_t n) {
         int best = -1;
 
         for (size_t i = 0; i < n; i++) {
-                int t = flux_path_tier(paths[i]);
+                int t = sched_tier(s, paths[i]);
 
                 if (t >= 0 && (best < 0 || t < best))
                         best = t;
@@ -67,7 +78,7 @@ static bool path_too_slow(const FluxScheduler *s, FluxPath *const *paths, size_t
         if (s->max_skew == 0 || p->rtt_min == 0)
                 return false;
         for (size_t i = 0; i < n; i++)
-                if (flux_path_tier(paths[i]) == tier && paths[i]->rtt_min != 0 &&
+                if (sched_tier(s, paths[i]) == tier && paths[i]->rtt_min != 0 &&
                     (best < 0 || path_owd(paths[i]) < best))
                         best = path_owd(paths[i]);
         return best >= 0 && path_owd(p) - best > (double) s->max_skew;
@@ -87,7 +98,7 @@ static FluxPath *pick_weighted(const FluxScheduler *s, FluxPath *const *paths, s
         for (size_t i = 0; i < n; i++) {
                 double f;
 
-                if (flux_path_tier(paths[i]) != tier)
+                if (sched_tier(s, paths[i]) != tier)
                         continue;
                 if (path_too_slow(s, paths, n, tier, paths[i]))
                         continue;
@@ -102,23 +113,23 @@ static FluxPath *pick_weighted(const FluxScheduler *s, FluxPath *const *paths, s
         for (size_t i = 0; i < n; i++) {
                 FluxPath *p = paths[i];
 
-                if (flux_path_tier(p) == tier && p->vtime + path_owd(p) < best_f - FLUX_SCHEDULER_MAX_LAG)
+                if (sched_tier(s, p) == tier && p->vtime + path_owd(p) < best_f - FLUX_SCHEDULER_MAX_LAG)
                         p->vtime = best_f - FLUX_SCHEDULER_MAX_LAG - path_owd(p);
         }
         return best;
 }
 
 /* A deterministic capacity-weighted choice for a flow: its hash picks a point in [0, Σcapacity). */
-static FluxPath *pick_by_hash(FluxPath *const *paths, size_t n, int tier, uint64_t hash) {
+static FluxPath *pick_by_hash(const FluxScheduler *s, FluxPath *const *paths, size_t n, int tier, uint64_t hash) {
         double total = 0, x;
         FluxPath *last = NULL;
 
         for (size_t i = 0; i < n; i++)
-                if (flux_path_tier(paths[i]) == tier)
+                if (sched_tier(s, paths[i]) == tier)
                         total += flux_path_effective_capacity(paths[i]);
         x = (double) (hash >> 11) * 0x1.0p-53 * total;
         for (size_t i = 0; i < n; i++) {
-                if (flux_path_tier(paths[i]) != tier)
+                if (sched_tier(s, paths[i]) != tier)
                         continue;
                 last = paths[i];
                 x -= flux_path_effective_capacity(paths[i]);
@@ -128,34 +139,63 @@ static FluxPath *pick_by_hash(FluxPath *const *paths, size_t n, int tier, uint64
         return last;
 }
 
-static FluxPath *find_in_tier(FluxPath *const *paths, size_t n, int tier, uint16_t id) {
+static FluxPath *find_in_tier(const FluxScheduler *s, FluxPath *const *paths, size_t n, int tier, uint16_t id) {
         for (size_t i = 0; i < n; i++)
-                if (paths[i]->id == id && flux_path_tier(paths[i]) == tier)
+                if (paths[i]->id == id && sched_tier(s, paths[i]) == tier)
                         return paths[i];
         return NULL;
+}
+
+/* The pin table is 4-way set associative: a flow lives in one of the 4 slots of its set; a new
+ * flow takes a free or expired slot, else the least recently used one (that flow is placed afresh
+ * if it ever sends again). */
+static FluxFlowPin *flow_lookup(FluxScheduler *s, uint64_t h, usec_t now, bool *ret_found) {
+        FluxFlowPin *set = &s->flows[((h ^ (h >> 29)) % (FLUX_FLOW_TABLE_SIZE / 4)) * 4], *victim = set;
+
+        for (unsigned i = 0; i < 4; i++) {
+                FluxFlowPin *pin = &set[i];
+                bool live = pin->last_used != 0 && now - pin->last_used < FLUX_FLOW_PIN_EXPIRE;
+
+                if (live && pin->hash == h) {
+                        *ret_found = true;
+                        return pin;
+                }
+                if (!live)
+                        victim = pin, i = 4; /* a free slot: take it */
+                else if (pin->last_used < victim->last_used)
+                        victim = pin;
+        }
+        /* Keep looking for a live match beyond a free slot. */
+        for (unsigned i = 0; i < 4; i++)
+                if (set[i].last_used != 0 && set[i].hash == h && now - set[i].last_used < FLUX_FLOW_PIN_EXPIRE) {
+                        *ret_found = true;
+                        return &set[i];
+                }
+        *ret_found = false;
+        return victim;
 }
 
 static FluxPath *pick_flow(FluxScheduler *s, FluxPath *const *paths, size_t n, int tier, usec_t now,
                            const uint8_t *ip, size_t len) {
         FluxFlowPin *pin;
         FluxPath *p;
+        bool found;
         uint64_t h;
 
         if (!ip || flux_flow_hash(ip, len, &h) < 0)
                 return pick_weighted(s, paths, n, tier);
 
-        /* Mix before indexing: FNV's low bits are fine, but a cheap finaliser costs nothing. */
-        pin = &s->flows[(h ^ (h >> 29)) % FLUX_FLOW_TABLE_SIZE];
-        if (pin->last_used != 0 && pin->hash == h && now - pin->last_used < FLUX_FLOW_PIN_EXPIRE) {
-                p = find_in_tier(paths, n, tier, pin->path_id);
+        pin = flow_lookup(s, h, now, &found);
+        if (found) {
+                p = find_in_tier(s, paths, n, tier, pin->path_id);
                 if (p) {
-                        pin->last_used = now;
+                        pin->last_used = now ?: 1;
                         return p;
                 }
                 s->flow_repins++;
         }
 
-        p = pick_by_hash(paths, n, tier, h);
+        p = pick_by_hash(s, paths, n, tier, h);
         if (p)
                 *pin = (FluxFlowPin) { .hash = h, .last_used = now ?: 1, .path_id = p->id };
         return p;
@@ -235,7 +275,7 @@ static FluxPath *pick_last_heard(FluxPath *const *paths, size_t n, int tier) {
 
 size_t flux_scheduler_pick(FluxScheduler *s, FluxPath *const *paths, size_t n_paths, usec_t now,
                            const uint8_t *ip, size_t len, FluxPath **ret, size_t ret_max) {
-        int tier = best_tier(paths, n_paths);
+        int tier = best_tier(s, paths, n_paths);
         FluxPath *p = NULL;
         size_t k;
 

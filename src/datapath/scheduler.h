@@ -10,7 +10,7 @@
 #include "time-util.h"
 #include "tunnel.h"
 
-#define FLUX_FLOW_TABLE_SIZE 1024U
+#define FLUX_FLOW_TABLE_SIZE 4096U /* 4-way sets */
 #define FLUX_FLOW_PIN_EXPIRE (30 * USEC_PER_SEC)
 #define FLUX_REDUNDANCY_DEFAULT 2U
 /* lowest-rtt keeps its path until another one is this much faster (ratio and absolute). */

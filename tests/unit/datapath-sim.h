@@ -32,6 +32,8 @@ typedef struct SimLink {
 typedef struct SimEvent {
         usec_t t;
         uint64_t order;
+        bool ack;               /* simulated TCP acknowledgement of `counter` (no datagram) */
+        uint32_t counter;
         bool to_server;
         int path;
         size_t len;
@@ -49,6 +51,23 @@ typedef struct SimSink {
         size_t seen_size;
         usec_t max_latency;
 } SimSink;
+
+/* A Reno-like window sender over the tunnel (client -> server): slow start, congestion avoidance,
+ * halving on a loss detected by three later deliveries (at most once per window), a 300 ms
+ * retransmission-timeout restart. No retransmissions: the goodput counts unique packets. Acks come
+ * back outside the tunnel after ack_delay. */
+typedef struct SimTcp {
+        bool enabled;
+        double cwnd, ssthresh;
+        usec_t ack_delay;
+        uint32_t highest_acked;
+        uint32_t scan;                  /* lowest counter not yet acked or declared lost */
+        uint32_t recover_until;
+        uint64_t acked, lost;
+        usec_t last_progress;
+        uint8_t *state;                 /* per counter: 0 in flight, 1 acked, 2 lost */
+        size_t state_size;
+} SimTcp;
 
 typedef struct Sim {
         usec_t now;
@@ -70,6 +89,7 @@ typedef struct Sim {
         size_t last_up_len;
         int last_up_path;
         bool capture_data_only;
+        SimTcp tcp;
         /* Send timestamps of generated packets (by counter), for latency. */
         usec_t *sent_at;
         size_t sent_at_size;
@@ -239,6 +259,74 @@ static inline void sim_deliver(FluxTunnel *t, const uint8_t *ip, size_t len, voi
                 k->seen[c]++;
         if (s->sent_at && t == s->server && c < s->sent_at_size && s->now - s->sent_at[c] > k->max_latency)
                 k->max_latency = s->now - s->sent_at[c];
+        if (s->tcp.enabled && t == s->server)
+                sim_push(s, (SimEvent) { .t = s->now + s->tcp.ack_delay, .ack = true, .counter = c });
+}
+
+static inline void sim_tcp_enable(Sim *s, size_t max_packets) {
+        s->tcp = (SimTcp) {
+                .enabled = true,
+                .cwnd = 10,
+                .ssthresh = 1e9,
+                .ack_delay = 5 * USEC_PER_MSEC,
+                .state = calloc(max_packets, 1),
+                .state_size = max_packets,
+                .last_progress = s->now,
+        };
+        ck_assert_ptr_nonnull(s->tcp.state);
+}
+
+static inline void sim_tcp_loss(Sim *s, uint32_t sent) {
+        SimTcp *k = &s->tcp;
+
+        if (k->scan >= k->recover_until) {
+                k->cwnd = MAX(k->cwnd / 2, 2.0);
+                k->ssthresh = k->cwnd;
+                k->recover_until = sent;
+        }
+}
+
+static inline void sim_tcp_ack(Sim *s, uint32_t c, uint32_t sent) {
+        SimTcp *k = &s->tcp;
+
+        ck_assert_uint_lt(c, k->state_size);
+        if (k->state[c] != 0)
+                return;
+        k->state[c] = 1;
+        k->acked++;
+        k->last_progress = s->now;
+        if (c > k->highest_acked)
+                k->highest_acked = c;
+        if (k->cwnd < k->ssthresh)
+                k->cwnd += 1;
+        else
+                k->cwnd += 1 / k->cwnd;
+        for (; k->scan + 3 < k->highest_acked; k->scan++)
+                if (k->state[k->scan] == 0) {
+                        k->state[k->scan] = 2;
+                        k->lost++;
+                        sim_tcp_loss(s, sent);
+                }
+}
+
+static inline uint64_t sim_tcp_inflight(const Sim *s, uint32_t sent) {
+        return sent - s->tcp.acked - s->tcp.lost;
+}
+
+static inline void sim_tcp_timeout(Sim *s, uint32_t sent) {
+        SimTcp *k = &s->tcp;
+
+        if (sim_tcp_inflight(s, sent) == 0 || s->now < k->last_progress + 300 * USEC_PER_MSEC)
+                return;
+        for (; k->scan < sent; k->scan++)
+                if (k->state[k->scan] == 0) {
+                        k->state[k->scan] = 2;
+                        k->lost++;
+                }
+        k->ssthresh = MAX(k->cwnd / 2, 2.0);
+        k->cwnd = 2;
+        k->recover_until = sent;
+        k->last_progress = s->now;
 }
 
 static inline void sim_state_changed(FluxTunnel *t, FluxPath *p, FluxPathState o, FluxPathState n, void *userdata) {
@@ -294,6 +382,7 @@ static inline void sim_done(Sim *s) {
         free(s->at_server.seen);
         free(s->at_client.seen);
         free(s->sent_at);
+        free(s->tcp.state);
         flux_tunnel_free(s->client);
         flux_tunnel_free(s->server);
 }
@@ -350,8 +439,15 @@ static inline void sim_run(Sim *s, usec_t until, SimTraffic *g) {
                 ws = flux_tunnel_next_wakeup(s->server);
                 t = sim_min(t, sim_max(wc, s->now));
                 t = sim_min(t, sim_max(ws, s->now));
-                if (g && g->rate > 0)
+                if (g && g->rate > 0 && !s->tcp.enabled)
                         t = sim_min(t, sim_max(g->next, s->now));
+                if (g && s->tcp.enabled) {
+                        sim_tcp_timeout(s, g->counter);
+                        if (sim_tcp_inflight(s, g->counter) < (uint64_t) s->tcp.cwnd)
+                                t = s->now;
+                        else
+                                t = sim_min(t, s->tcp.last_progress + 300 * USEC_PER_MSEC + 1);
+                }
                 if (t >= until) {
                         s->now = until;
                         return;
@@ -361,6 +457,11 @@ static inline void sim_run(Sim *s, usec_t until, SimTraffic *g) {
                 if (s->n_events > 0 && s->heap[0].t <= s->now) {
                         SimEvent e = sim_pop(s);
                         union sockaddr_union from = sim_addr(e.path);
+
+                        if (e.ack) {
+                                sim_tcp_ack(s, e.counter, g ? g->counter : 0);
+                                continue;
+                        }
 
                         if (e.to_server)
                                 flux_tunnel_receive(s->server, s->now, &from, NULL, e.data, e.len);
@@ -373,6 +474,13 @@ static inline void sim_run(Sim *s, usec_t until, SimTraffic *g) {
                         ck_assert_int_ge(flux_tunnel_tick(s->client, s->now), 0);
                 if (ws <= s->now)
                         ck_assert_int_ge(flux_tunnel_tick(s->server, s->now), 0);
+                if (g && s->tcp.enabled) {
+                        if (sim_tcp_inflight(s, g->counter) < (uint64_t) s->tcp.cwnd) {
+                                ck_assert_uint_lt(g->counter, s->tcp.state_size);
+                                sim_traffic_send(s, g);
+                        }
+                        continue;
+                }
                 if (g && g->rate > 0 && g->next <= s->now) {
                         sim_traffic_send(s, g);
                         g->next = sim_max(g->next, s->now - USEC_PER_MSEC) + (usec_t) (g->size * 1e6 / g->rate);
