@@ -1,17 +1,26 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
-#include <nettle/memops.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "aead.h"
 #include "macro.h"
 
-void flux_aead_init(FluxAead *a, const uint8_t key[static FLUX_AEAD_KEY_SIZE]) {
-        assert(a);
-        assert(key);
+#ifdef FLUX_AEAD_NETTLE
+#include <nettle/memops.h>
+#else
+#include <gnutls/gnutls.h>
+#endif
+
+#ifdef FLUX_AEAD_NETTLE
+
+int flux_aead_init(FluxAead *a, const uint8_t key[static FLUX_AEAD_KEY_SIZE]) {
+        assert_return(a, -EINVAL);
+        assert_return(key, -EINVAL);
 
         gcm_aes256_set_key(&a->gcm, key);
+        a->ready = true;
+        return 0;
 }
 
 void flux_aead_done(FluxAead *a) {
@@ -28,6 +37,8 @@ int flux_aead_seal(FluxAead *a, const FluxWireHeader *h, const uint8_t nonce[sta
         assert_return(nonce, -EINVAL);
         assert_return(buf, -EINVAL);
 
+        if (!a->ready)
+                return -ENOKEY;
         if (payload_len > FLUX_WIRE_MAX_PAYLOAD)
                 return -EMSGSIZE;
         if (buf_size < FLUX_WIRE_OVERHEAD || buf_size - FLUX_WIRE_OVERHEAD < payload_len)
@@ -55,6 +66,8 @@ int flux_aead_open(FluxAead *a, uint8_t *buf, size_t size) {
         assert_return(a, -EINVAL);
         assert_return(buf, -EINVAL);
 
+        if (!a->ready)
+                return -ENOKEY;
         if (size < FLUX_WIRE_OVERHEAD)
                 return -EMSGSIZE;
         if (size - FLUX_WIRE_OVERHEAD > FLUX_WIRE_MAX_PAYLOAD)
@@ -77,6 +90,99 @@ int flux_aead_open(FluxAead *a, uint8_t *buf, size_t size) {
         }
         return (int) n;
 }
+
+#else /* GnuTLS */
+
+int flux_aead_init(FluxAead *a, const uint8_t key[static FLUX_AEAD_KEY_SIZE]) {
+        gnutls_datum_t k = { .data = (unsigned char *) key, .size = FLUX_AEAD_KEY_SIZE };
+        int r;
+
+        assert_return(a, -EINVAL);
+        assert_return(key, -EINVAL);
+
+        a->handle = NULL;
+        r = gnutls_aead_cipher_init(&a->handle, GNUTLS_CIPHER_AES_256_GCM, &k);
+        if (r < 0) {
+                a->handle = NULL;
+                return r == GNUTLS_E_MEMORY_ERROR ? -ENOMEM : -EIO;
+        }
+        return 0;
+}
+
+void flux_aead_done(FluxAead *a) {
+        if (a && a->handle) {
+                gnutls_aead_cipher_deinit(a->handle);
+                a->handle = NULL;
+        }
+}
+
+int flux_aead_seal(FluxAead *a, const FluxWireHeader *h, const uint8_t nonce[static FLUX_WIRE_NONCE_SIZE],
+                   uint8_t *buf, size_t buf_size, size_t payload_len) {
+        giovec_t aad, data;
+        uint8_t *payload;
+        size_t tag_size = FLUX_WIRE_TAG_SIZE;
+
+        assert_return(a, -EINVAL);
+        assert_return(h, -EINVAL);
+        assert_return(nonce, -EINVAL);
+        assert_return(buf, -EINVAL);
+
+        if (!a->handle)
+                return -ENOKEY;
+        if (payload_len > FLUX_WIRE_MAX_PAYLOAD)
+                return -EMSGSIZE;
+        if (buf_size < FLUX_WIRE_OVERHEAD || buf_size - FLUX_WIRE_OVERHEAD < payload_len)
+                return -ENOBUFS;
+
+        /* The length field is ours to set, whatever the caller put there (as the reference). */
+        flux_wire_header_encode(h, buf);
+        flux_put_be16(buf + 10, (uint16_t) (FLUX_WIRE_NONCE_SIZE + payload_len + FLUX_WIRE_TAG_SIZE));
+        memcpy(buf + FLUX_WIRE_HEADER_SIZE, nonce, FLUX_WIRE_NONCE_SIZE);
+
+        payload = buf + FLUX_WIRE_PAYLOAD_OFFSET;
+        aad = (giovec_t) { .iov_base = buf, .iov_len = FLUX_WIRE_HEADER_SIZE };
+        data = (giovec_t) { .iov_base = payload, .iov_len = payload_len };
+        if (gnutls_aead_cipher_encryptv2(a->handle, buf + FLUX_WIRE_HEADER_SIZE, FLUX_WIRE_NONCE_SIZE,
+                                         &aad, 1, &data, 1, payload + payload_len, &tag_size) < 0 ||
+            tag_size != FLUX_WIRE_TAG_SIZE)
+                return -EIO;
+
+        return (int) (FLUX_WIRE_OVERHEAD + payload_len);
+}
+
+int flux_aead_open(FluxAead *a, uint8_t *buf, size_t size) {
+        giovec_t aad, data;
+        uint8_t *payload;
+        size_t n;
+        int r;
+
+        assert_return(a, -EINVAL);
+        assert_return(buf, -EINVAL);
+
+        if (!a->handle)
+                return -ENOKEY;
+        if (size < FLUX_WIRE_OVERHEAD)
+                return -EMSGSIZE;
+        if (size - FLUX_WIRE_OVERHEAD > FLUX_WIRE_MAX_PAYLOAD)
+                return -EMSGSIZE;
+
+        n = size - FLUX_WIRE_OVERHEAD;
+        payload = buf + FLUX_WIRE_PAYLOAD_OFFSET;
+        aad = (giovec_t) { .iov_base = buf, .iov_len = FLUX_WIRE_HEADER_SIZE };
+        data = (giovec_t) { .iov_base = payload, .iov_len = n };
+
+        /* GnuTLS compares the tag in constant time. */
+        r = gnutls_aead_cipher_decryptv2(a->handle, buf + FLUX_WIRE_HEADER_SIZE, FLUX_WIRE_NONCE_SIZE,
+                                         &aad, 1, &data, 1, payload + n, FLUX_WIRE_TAG_SIZE);
+        if (r < 0) {
+                /* Never leave unauthenticated plaintext behind. */
+                explicit_bzero(payload, n);
+                return r == GNUTLS_E_DECRYPTION_FAILED ? -EKEYREJECTED : -EIO;
+        }
+        return (int) n;
+}
+
+#endif
 
 int flux_v1_open(FluxAead *a, uint8_t *buf, size_t size, FluxWireHeader *ret_header) {
         FluxWireHeader h;

@@ -78,32 +78,50 @@ void flux_nonce_v2(const uint8_t salt[static FLUX_KEY_SALT_SIZE], uint64_t count
 }
 
 /* Installs the epoch whose secret is *secret into aead/salt and ratchets *secret to the next one,
- * so the installed epoch's secret no longer exists anywhere. */
-static void epoch_install(uint8_t secret[static FLUX_KEY_SECRET_SIZE], FluxAead *aead,
-                          uint8_t salt[static FLUX_KEY_SALT_SIZE]) {
+ * so the installed epoch's secret no longer exists anywhere. On failure nothing changes. */
+static int epoch_install(uint8_t secret[static FLUX_KEY_SECRET_SIZE], FluxAead *aead,
+                         uint8_t salt[static FLUX_KEY_SALT_SIZE]) {
         FluxEpochKey k;
+        FluxAead n;
+        int r;
 
         flux_keys_epoch(secret, &k);
-        flux_aead_init(aead, k.key);
+        r = flux_aead_init(&n, k.key);
+        if (r < 0) {
+                flux_epoch_key_wipe(&k);
+                return r;
+        }
+        flux_aead_done(aead);
+        *aead = n;
         memcpy(salt, k.salt, FLUX_KEY_SALT_SIZE);
         flux_epoch_key_wipe(&k);
         flux_keys_ratchet(secret);
+        return 0;
 }
 
 /* ---- sender ---- */
 
-void flux_sender_init(FluxSender *s, const uint8_t secret[static FLUX_KEY_SECRET_SIZE], usec_t now) {
-        assert(s);
-        assert(secret);
+int flux_sender_init(FluxSender *s, const uint8_t secret[static FLUX_KEY_SECRET_SIZE], usec_t now) {
+        int r;
+
+        assert_return(s, -EINVAL);
+        assert_return(secret, -EINVAL);
 
         *s = (FluxSender) { .epoch_start = now };
         memcpy(s->next_secret, secret, FLUX_KEY_SECRET_SIZE);
-        epoch_install(s->next_secret, &s->aead, s->salt);
+        r = epoch_install(s->next_secret, &s->aead, s->salt);
+        if (r < 0) {
+                flux_sender_done(s);
+                return r;
+        }
+        return 0;
 }
 
 void flux_sender_done(FluxSender *s) {
-        if (s)
-                explicit_bzero(s, sizeof(*s));
+        if (!s)
+                return;
+        flux_aead_done(&s->aead);
+        explicit_bzero(s, sizeof(*s));
 }
 
 bool flux_sender_rekey_due(const FluxSender *s, usec_t now) {
@@ -114,14 +132,18 @@ bool flux_sender_rekey_due(const FluxSender *s, usec_t now) {
         return now >= s->epoch_start && now - s->epoch_start >= FLUX_KEY_EPOCH_MAX_AGE;
 }
 
-void flux_sender_rekey(FluxSender *s, usec_t now) {
-        assert(s);
+int flux_sender_rekey(FluxSender *s, usec_t now) {
+        int r;
 
-        flux_aead_done(&s->aead);
-        epoch_install(s->next_secret, &s->aead, s->salt);
+        assert_return(s, -EINVAL);
+
+        r = epoch_install(s->next_secret, &s->aead, s->salt);
+        if (r < 0)
+                return r;
         s->epoch++;
         s->epoch_first_counter = s->counter;
         s->epoch_start = now;
+        return 0;
 }
 
 int flux_sender_seal(FluxSender *s, FluxWireHeader *h, uint8_t *buf, size_t buf_size,
@@ -144,8 +166,11 @@ int flux_sender_seal(FluxSender *s, FluxWireHeader *h, uint8_t *buf, size_t buf_
             (h->type != FLUX_PACKET_DATA && h->data_seq != 0))
                 return -EPROTO;
 
-        if (flux_sender_rekey_due(s, now))
-                flux_sender_rekey(s, now);
+        if (flux_sender_rekey_due(s, now)) {
+                r = flux_sender_rekey(s, now);
+                if (r < 0)
+                        return r;
+        }
 
         h->epoch = (uint8_t) s->epoch;
         flux_nonce_v2(s->salt, s->counter, nonce);
@@ -160,32 +185,47 @@ int flux_sender_seal(FluxSender *s, FluxWireHeader *h, uint8_t *buf, size_t buf_
 
 /* ---- receiver ---- */
 
-void flux_receiver_init(FluxReceiver *r, const uint8_t secret[static FLUX_KEY_SECRET_SIZE], usec_t now) {
-        assert(r);
-        assert(secret);
+int flux_receiver_init(FluxReceiver *r, const uint8_t secret[static FLUX_KEY_SECRET_SIZE], usec_t now) {
+        int k;
+
+        assert_return(r, -EINVAL);
+        assert_return(secret, -EINVAL);
 
         *r = (FluxReceiver) {};
         memcpy(r->next_secret, secret, FLUX_KEY_SECRET_SIZE);
-        epoch_install(r->next_secret, &r->aead[0], r->salt[0]);        /* epoch 0 */
-        epoch_install(r->next_secret, &r->aead[1], r->salt[1]);        /* epoch 1, precomputed */
         flux_replay_init(&r->replay);
+        k = epoch_install(r->next_secret, &r->aead[0], r->salt[0]);            /* epoch 0 */
+        if (k >= 0)
+                k = epoch_install(r->next_secret, &r->aead[1], r->salt[1]);    /* epoch 1, precomputed */
+        if (k < 0) {
+                flux_receiver_done(r);
+                return k;
+        }
+        return 0;
 }
 
 void flux_receiver_done(FluxReceiver *r) {
-        if (r)
-                explicit_bzero(r, sizeof(*r));
+        if (!r)
+                return;
+        for (unsigned i = 0; i < ELEMENTSOF(r->aead); i++)
+                flux_aead_done(&r->aead[i]);
+        explicit_bzero(r, sizeof(*r));
 }
 
-static void receiver_advance(FluxReceiver *r, usec_t now) {
+/* Moves to epoch + 1: the slot of epoch - 1 gets epoch + 2 precomputed. If that cannot be set up
+ * (out of memory) nothing changes and the next authenticated packet of the new epoch retries. */
+static int receiver_advance(FluxReceiver *r, usec_t now) {
         uint32_t e = r->epoch + 1;
         unsigned next = (e + 1) % 3;
+        int k;
 
-        /* The slot of the old previous epoch (e - 2) becomes e + 1. */
-        flux_aead_done(&r->aead[next]);
-        epoch_install(r->next_secret, &r->aead[next], r->salt[next]);
+        k = epoch_install(r->next_secret, &r->aead[next], r->salt[next]);
+        if (k < 0)
+                return k;
         r->epoch = e;
         r->have_previous = true;
         r->previous_until = now + FLUX_KEY_EPOCH_OVERLAP;
+        return 0;
 }
 
 /* Opens with an epoch 2 .. FLUX_KEY_EPOCH_MAX_SKIP ahead of the current one, deriving its key
@@ -211,8 +251,10 @@ static int receiver_open_ahead(FluxReceiver *r, unsigned ahead, uint8_t *buf, si
                 return -EKEYREJECTED;
         }
 
-        flux_aead_init(&a, k.key);
+        n = flux_aead_init(&a, k.key);
         flux_epoch_key_wipe(&k);
+        if (n < 0)
+                return n;
         n = flux_aead_open(&a, buf, size);
         flux_aead_done(&a);
         return n;
@@ -269,9 +311,12 @@ int flux_receiver_open(FluxReceiver *r, uint8_t *buf, size_t size, usec_t now,
                 return (int) rr;
         }
 
+        /* The packet is authenticated and delivered even if moving on fails for lack of memory;
+         * the next one of the new epoch retries. */
         if (ahead != UINT_MAX)
                 for (unsigned i = 0; i < ahead; i++)
-                        receiver_advance(r, now);
+                        if (receiver_advance(r, now) < 0)
+                                break;
 
         *ret_header = h;
         *ret_payload_len = (size_t) k;

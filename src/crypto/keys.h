@@ -65,7 +65,9 @@ void flux_epoch_key_wipe(FluxEpochKey *k);
 void flux_nonce_v2(const uint8_t salt[static FLUX_KEY_SALT_SIZE], uint64_t counter,
                    uint8_t ret[static FLUX_WIRE_NONCE_SIZE]);
 
-/* The sending half of one direction. */
+/* The sending half of one direction. flux_sender_init() and flux_receiver_init() return 0, or
+ * -ENOMEM/-EIO if the cipher cannot be set up; the object is then wiped and unusable (seal/open
+ * return -ENOKEY) and flux_*_done() is still safe. */
 typedef struct FluxSender {
         uint8_t next_secret[FLUX_KEY_SECRET_SIZE]; /* secret of epoch + 1 (current one is wiped) */
         FluxAead aead;                  /* key of the current epoch */
@@ -76,11 +78,11 @@ typedef struct FluxSender {
         usec_t epoch_start;             /* when this epoch began */
 } FluxSender;
 
-void flux_sender_init(FluxSender *s, const uint8_t secret[static FLUX_KEY_SECRET_SIZE], usec_t now);
+int flux_sender_init(FluxSender *s, const uint8_t secret[static FLUX_KEY_SECRET_SIZE], usec_t now);
 void flux_sender_done(FluxSender *s);
 bool flux_sender_rekey_due(const FluxSender *s, usec_t now);
-/* Moves to the next epoch now. */
-void flux_sender_rekey(FluxSender *s, usec_t now);
+/* Moves to the next epoch now. 0, or -ENOMEM/-EIO (then nothing changed). */
+int flux_sender_rekey(FluxSender *s, usec_t now);
 
 /* Seals one version 2 datagram in place (layout in aead.h). Sets h->version, h->epoch and
  * h->length; takes the next counter; moves to the next epoch first if one is due. Returns the
@@ -107,7 +109,7 @@ typedef struct FluxReceiver {
         FluxReplayWindow replay;
 } FluxReceiver;
 
-void flux_receiver_init(FluxReceiver *r, const uint8_t secret[static FLUX_KEY_SECRET_SIZE], usec_t now);
+int flux_receiver_init(FluxReceiver *r, const uint8_t secret[static FLUX_KEY_SECRET_SIZE], usec_t now);
 void flux_receiver_done(FluxReceiver *r);
 
 /* Parses (strict version 2 checks), checks the replay window, authenticates and decrypts one

@@ -44,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
 
         /* Version 1 open, in place on a copy. */
-        flux_aead_init(&a, v1_key);
+        if (flux_aead_init(&a, v1_key) < 0)
+                abort();
         memcpy(buf, data, size);
         r = flux_v1_open(&a, buf, size, &h);
         if (r >= 0 && (size_t) r != size - FLUX_WIRE_OVERHEAD)
@@ -55,7 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
          * reproducible. */
         if (flux_keys_direction_secret(v1_key, sizeof(v1_key), FLUX_DIRECTION_CLIENT_TO_SERVER, secret) < 0)
                 abort();
-        flux_receiver_init(&rx, secret, 0);
+        if (flux_receiver_init(&rx, secret, 0) < 0)
+                abort();
         memcpy(buf, data, size);
         r = flux_receiver_open(&rx, buf, size, 0, &h, &plen);
         if (r == FLUX_OPEN_OK && plen != size - FLUX_WIRE_OVERHEAD)
@@ -64,8 +66,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* Seal the input as a payload and open it again (with a fresh receiver: the input may
          * have used counter 0 already). */
         flux_receiver_done(&rx);
-        flux_receiver_init(&rx, secret, 0);
-        flux_sender_init(&tx, secret, 0);
+        if (flux_receiver_init(&rx, secret, 0) < 0)
+                abort();
+        if (flux_sender_init(&tx, secret, 0) < 0)
+                abort();
         h = (FluxWireHeader) { .type = FLUX_PACKET_DATA, .session_id = (uint32_t) size, .data_seq = 1 };
         memcpy(buf + FLUX_WIRE_PAYLOAD_OFFSET, data, size);
         r = flux_sender_seal(&tx, &h, buf, BUF_SIZE, size, 0);

@@ -87,7 +87,7 @@ START_TEST(test_datagram_vectors) {
 
         /* client -> server, epoch 0: REGISTER (counter 0, empty payload), then DATA "fluxify". */
         direction_secret(FLUX_DIRECTION_CLIENT_TO_SERVER, sec);
-        flux_sender_init(&s, sec, T0);
+        ck_assert_int_eq(flux_sender_init(&s, sec, T0), 0);
         h = (FluxWireHeader) { .type = FLUX_PACKET_REGISTER, .session_id = 0x01020304, .seq = 0, .path_id = 1 };
         n = flux_sender_seal(&s, &h, buf, sizeof(buf), 0, T0);
         ck_assert_int_eq(n, 50);
@@ -106,9 +106,9 @@ START_TEST(test_datagram_vectors) {
 
         /* server -> client, epoch 1, counter 5: PROBE_REPLY with payload 00..07 on path 2. */
         direction_secret(FLUX_DIRECTION_SERVER_TO_CLIENT, sec);
-        flux_sender_init(&s, sec, T0);
+        ck_assert_int_eq(flux_sender_init(&s, sec, T0), 0);
         s.counter = 5;
-        flux_sender_rekey(&s, T0);
+        ck_assert_int_eq(flux_sender_rekey(&s, T0), 0);
         h = (FluxWireHeader) { .type = FLUX_PACKET_PROBE_REPLY, .session_id = 0xdeadbeef, .seq = 7, .path_id = 2 };
         for (unsigned i = 0; i < 8; i++)
                 buf[FLUX_WIRE_PAYLOAD_OFFSET + i] = (uint8_t) i;
@@ -132,8 +132,8 @@ static void pair_init(Pair *p, FluxDirection d, usec_t now) {
         uint8_t sec[FLUX_KEY_SECRET_SIZE];
 
         direction_secret(d, sec);
-        flux_sender_init(&p->tx, sec, now);
-        flux_receiver_init(&p->rx, sec, now);
+        ck_assert_int_eq(flux_sender_init(&p->tx, sec, now), 0);
+        ck_assert_int_eq(flux_receiver_init(&p->rx, sec, now), 0);
         explicit_bzero(sec, sizeof(sec));
 }
 
@@ -202,7 +202,7 @@ START_TEST(test_nonce_unique) {
         for (unsigned i = 0; i < N; i++) {
                 /* rekey a few times on the way: the counter keeps counting */
                 if (i % 1000 == 999)
-                        flux_sender_rekey(&p.tx, T0);
+                        ck_assert_int_eq(flux_sender_rekey(&p.tx, T0), 0);
                 ck_assert_int_gt(seal_data(&p.tx, i, "x", 1, buf, sizeof(buf), T0), 0);
                 memcpy(nonces[i], buf + FLUX_WIRE_HEADER_SIZE, FLUX_WIRE_NONCE_SIZE);
                 ck_assert_uint_eq(flux_get_be64(nonces[i] + 4), i);
@@ -372,7 +372,7 @@ START_TEST(test_epochs) {
 
         /* Many epochs in a row, including the 8-bit wrap of the wire epoch. */
         for (unsigned e = 2; e < 600; e++) {
-                flux_sender_rekey(&p.tx, T0 + e);
+                ck_assert_int_eq(flux_sender_rekey(&p.tx, T0 + e), 0);
                 n = seal_data(&p.tx, e, "e", 1, buf, sizeof(buf), T0 + e);
                 ck_assert_uint_eq(buf[13], (uint8_t) e);
                 ck_assert_int_eq(flux_receiver_open(&p.rx, buf, (size_t) n, T0 + e, &h, &plen), FLUX_OPEN_OK);
@@ -395,7 +395,7 @@ START_TEST(test_epoch_skip) {
                 uint32_t start = p.rx.epoch;
 
                 for (unsigned i = 0; i < skip; i++) {
-                        flux_sender_rekey(&p.tx, T0);
+                        ck_assert_int_eq(flux_sender_rekey(&p.tx, T0), 0);
                         /* lost on the way */
                         ck_assert_int_gt(seal_data(&p.tx, 1, "lost", 4, buf, sizeof(buf), T0), 0);
                 }
@@ -405,7 +405,7 @@ START_TEST(test_epoch_skip) {
                 ck_assert_uint_eq(p.rx.epoch, start + skip);
                 ck_assert_uint_eq(p.rx.epoch, p.tx.epoch);
                 /* and the precomputed next epoch is right after the jump */
-                flux_sender_rekey(&p.tx, T0);
+                ck_assert_int_eq(flux_sender_rekey(&p.tx, T0), 0);
                 n = seal_data(&p.tx, 3, "next", 4, buf, sizeof(buf), T0);
                 ck_assert_int_eq(flux_receiver_open(&p.rx, buf, (size_t) n, T0, &h, &plen), FLUX_OPEN_OK);
                 ck_assert_uint_eq(p.rx.epoch, p.tx.epoch);
@@ -413,7 +413,7 @@ START_TEST(test_epoch_skip) {
 
         /* One too far. */
         for (unsigned i = 0; i <= FLUX_KEY_EPOCH_MAX_SKIP; i++)
-                flux_sender_rekey(&p.tx, T0);
+                ck_assert_int_eq(flux_sender_rekey(&p.tx, T0), 0);
         n = seal_data(&p.tx, 4, "gone", 4, buf, sizeof(buf), T0);
         ck_assert_int_eq(flux_receiver_open(&p.rx, buf, (size_t) n, T0, &h, &plen), -ENOKEY);
         pair_done(&p);
@@ -476,6 +476,18 @@ START_TEST(test_seal_errors) {
 }
 END_TEST
 
+START_TEST(test_uninitialised) {
+        FluxAead a = {};
+        FluxWireHeader h = { .version = 1, .type = 1 };
+        uint8_t buf[64] = {}, nonce[FLUX_WIRE_NONCE_SIZE] = {};
+
+        ck_assert_int_eq(flux_aead_seal(&a, &h, nonce, buf, sizeof(buf), 0), -ENOKEY);
+        ck_assert_int_eq(flux_aead_open(&a, buf, 50), -ENOKEY);
+        flux_aead_done(&a);
+        flux_aead_done(NULL);
+}
+END_TEST
+
 START_TEST(test_wipe) {
         Pair p;
 
@@ -493,7 +505,7 @@ START_TEST(test_v1_random_nonces) {
         FluxNoncePool pool;
         FluxAead a;
 
-        flux_aead_init(&a, key);
+        ck_assert_int_eq(flux_aead_init(&a, key), 0);
         flux_nonce_pool_init(&pool);
         for (unsigned i = 0; i < 2000; i++) {  /* crosses several pool refills */
                 uint8_t nonce[FLUX_WIRE_NONCE_SIZE];
@@ -532,6 +544,7 @@ static Suite *aead_suite(void) {
         tcase_add_test(tc, test_epoch_skip);
         tcase_add_test(tc, test_rekey_by_count_and_overflow);
         tcase_add_test(tc, test_seal_errors);
+        tcase_add_test(tc, test_uninitialised);
         tcase_add_test(tc, test_wipe);
         tcase_add_test(tc, test_v1_random_nonces);
         suite_add_tcase(s, tc);
