@@ -247,7 +247,6 @@ static int prefix_string(int family, const union in_addr_union *a, uint8_t prefi
 
 int nft_server_table_build(const NftServerConfig *c, char **ret_body) {
         char p4[IN_ADDR_PREFIX_STR_MAX], p6[IN_ADDR_PREFIX_STR_MAX], egress[64] = "";
-        _cleanup_(freep) char *tunmatch = NULL;
         Text t = {};
         int r;
 

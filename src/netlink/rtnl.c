@@ -897,6 +897,70 @@ int rtnl_route_get(Rtnl *rtnl, int family, const union in_addr_union *dst, int o
         return 0;
 }
 
+static bool route_gateway_via(const RtnlRoute *rt, int ifindex, union in_addr_union *ret) {
+        if (rt->n_nexthops == 0) {
+                if (rt->oif != ifindex || in_addr_is_null(rt->family, &rt->gateway))
+                        return false;
+                *ret = rt->gateway;
+                return true;
+        }
+        for (size_t i = 0; i < rt->n_nexthops; i++)
+                if (rt->nexthops[i].ifindex == ifindex && !in_addr_is_null(rt->family, &rt->nexthops[i].gateway)) {
+                        *ret = rt->nexthops[i].gateway;
+                        return true;
+                }
+        return false;
+}
+
+int rtnl_gateway_discover(Rtnl *rtnl, int family, int ifindex, union in_addr_union *ret_gateway) {
+        _cleanup_(freep) RtnlRoute *routes = NULL;
+        union in_addr_union gw, probe = {};
+        bool found = false;
+        RtnlRoute rt;
+        size_t n;
+        int r;
+
+        assert_return(rtnl && ret_gateway, -EINVAL);
+        assert_return(family_valid(family), -EAFNOSUPPORT);
+        assert_return(ifindex > 0, -EINVAL);
+
+        r = rtnl_link_get_by_index(rtnl, ifindex, NULL);
+        if (r < 0)
+                return r;
+
+        r = rtnl_route_list(rtnl, family, RT_TABLE_MAIN, &routes, &n);
+        if (r < 0)
+                return r;
+        /* Two passes: foreign routes first (the uplink's own configuration), then ours. */
+        for (int pass = 0; pass < 2 && !found; pass++)
+                for (size_t i = 0; i < n && !found; i++) {
+                        if (routes[i].dst_prefixlen != 0 || routes[i].type != RTN_UNICAST)
+                                continue;
+                        if ((routes[i].protocol == RTPROT_FLUXIFY) != (pass == 1))
+                                continue;
+                        found = route_gateway_via(&routes[i], ifindex, &gw);
+                }
+        if (found) {
+                *ret_gateway = gw;
+                return 0;
+        }
+
+        /* A documentation-free public address: 8.8.8.8 / 2001:4860:4860::8888. */
+        if (family == AF_INET)
+                probe.in.s_addr = htonl(0x08080808);
+        else {
+                probe.bytes[0] = 0x20, probe.bytes[1] = 0x01, probe.bytes[2] = 0x48, probe.bytes[3] = 0x60;
+                probe.bytes[4] = 0x48, probe.bytes[5] = 0x60, probe.bytes[14] = 0x88, probe.bytes[15] = 0x88;
+        }
+        r = rtnl_route_get(rtnl, family, &probe, ifindex, 0, &rt);
+        if (r < 0)
+                return -ENETUNREACH;
+        if (rt.oif != ifindex || in_addr_is_null(family, &rt.gateway))
+                return -ENETUNREACH;
+        *ret_gateway = rt.gateway;
+        return 0;
+}
+
 /* ---- rules ---- */
 
 int rtnl_rule_parse(const struct nlmsghdr *nlh, RtnlRule *ret) {

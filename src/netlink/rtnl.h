@@ -135,6 +135,14 @@ int rtnl_route_list(Rtnl *rtnl, int family, uint32_t table, RtnlRoute **ret, siz
 int rtnl_route_get(Rtnl *rtnl, int family, const union in_addr_union *dst, int oif, uint32_t mark,
                    RtnlRoute *ret);
 
+/* Gateway discovery for an uplink (load-balance mode, per-uplink tables): the gateway of a default
+ * route through ifindex in the main table — a plain route or one nexthop of a multipath route,
+ * preferring routes not tagged RTPROT_FLUXIFY — else the gateway a lookup of a public address
+ * restricted to that interface yields ("ip route get 8.8.8.8 oif X"). -ENETUNREACH when the
+ * interface has no gateway (a point-to-point uplink: route on-link instead), -ENODEV when it does
+ * not exist. */
+int rtnl_gateway_discover(Rtnl *rtnl, int family, int ifindex, union in_addr_union *ret_gateway);
+
 /* Policy rules. add: -EEXIST if an identical rule exists; delete: -ENOENT if none. */
 int rtnl_rule_add(Rtnl *rtnl, const RtnlRule *rule);
 int rtnl_rule_delete(Rtnl *rtnl, const RtnlRule *rule);

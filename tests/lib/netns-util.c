@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
@@ -64,6 +67,61 @@ int netns_require(void) {
         }
         fprintf(stderr, "Network namespaces are unavailable (unshare(CLONE_NEWNET) failed): skipping.\n");
         return NETNS_EXIT_SKIP;
+}
+
+int netns_holder_new(pid_t *ret_pid, int *ret_netns_fd) {
+        int pipefd[2], r = 0;
+        char path[64], c;
+        pid_t pid, parent = getpid();
+        ssize_t n;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return r;
+        }
+        if (pid == 0) {
+                close(pipefd[0]);
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent)
+                        _exit(1);
+                c = netns_enter_new() < 0 ? 'E' : 'K';
+                if (write(pipefd[1], &c, 1) != 1 || c != 'K')
+                        _exit(1);
+                for (;;)
+                        pause();
+        }
+        close(pipefd[1]);
+        do
+                n = read(pipefd[0], &c, 1);
+        while (n < 0 && errno == EINTR);
+        close(pipefd[0]);
+        if (n != 1 || c != 'K') {
+                netns_holder_kill(pid);
+                return -EPERM;
+        }
+        if (ret_netns_fd) {
+                snprintf(path, sizeof path, "/proc/%d/ns/net", (int) pid);
+                *ret_netns_fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (*ret_netns_fd < 0) {
+                        r = -errno;
+                        netns_holder_kill(pid);
+                        return r;
+                }
+        }
+        *ret_pid = pid;
+        return 0;
+}
+
+void netns_holder_kill(pid_t pid) {
+        if (pid <= 0)
+                return;
+        (void) kill(pid, SIGKILL);
+        (void) waitpid(pid, NULL, 0);
 }
 
 int netns_run_capture(const char *cmd, char **ret_out) {

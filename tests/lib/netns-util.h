@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 /* Network-namespace helpers for kernel-facing tests.
  *
@@ -24,6 +25,13 @@ bool netns_available(void);
 /* For a test program's main(): returns -1 if namespaces work (carry on), otherwise the exit status
  * the program should end with: 77 (skip), or 1 when FLUXIFY_REQUIRE_NETNS is set. Prints why. */
 int netns_require(void);
+
+/* A second (third, ...) namespace for multi-namespace tests: forks a child that unshares its network
+ * namespace (lo up) and sleeps until killed (it also dies with its parent). ret_pid is the child;
+ * use "/proc/<pid>/ns/net" with nsenter(1) or setns(2), or ret_netns_fd (O_CLOEXEC, optional) with
+ * rtnl_link_set_netns(). End it with netns_holder_kill(). */
+int netns_holder_new(pid_t *ret_pid, int *ret_netns_fd);
+void netns_holder_kill(pid_t pid);
 
 /* Run a shell command (inside the current namespace) and capture its stdout, NUL-terminated;
  * returns its exit status (>= 0) or negative errno. For cross-checks with `ip -j`/`nft -j`. */

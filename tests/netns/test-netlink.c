@@ -468,6 +468,22 @@ START_TEST(test_route_get) {
         ck_assert(in_addr_equal(AF_INET, &got.gateway, &rt.gateway));
         ck_assert_int_eq(got.oif, p.a);
 
+        /* Discovery: va's gateway from its main-table default route; vb has none in main. */
+        ck_assert_int_eq(rtnl_gateway_discover(rtnl, AF_INET, p.a, &src), 0);
+        ck_assert(in_addr_equal(AF_INET, &src, &rt.gateway));
+        ck_assert_int_eq(rtnl_gateway_discover(rtnl, AF_INET, p.b, &src), -ENETUNREACH);
+        ck_assert_int_eq(rtnl_gateway_discover(rtnl, AF_INET, 4242, &src), -ENODEV);
+        /* ...also when the default route is a multipath one (load-balance mode installed it). */
+        ck_assert_int_eq(rtnl_route_delete(rtnl, &rt), 0);
+        rt = (RtnlRoute) { .family = AF_INET, .n_nexthops = 2, .metric = 10 };
+        rt.nexthops[0] = (RtnlNexthop) { .ifindex = p.a, .gateway = addr(AF_INET, "192.0.2.3") };
+        rt.nexthops[1] = (RtnlNexthop) { .ifindex = p.b, .gateway = addr(AF_INET, "198.51.100.3") };
+        ck_assert_int_eq(rtnl_route_add(rtnl, &rt), 0);
+        ck_assert_int_eq(rtnl_gateway_discover(rtnl, AF_INET, p.b, &src), 0);
+        ck_assert(in_addr_equal(AF_INET, &src, &rt.nexthops[1].gateway));
+        ck_assert_int_eq(rtnl_route_delete(rtnl, &rt), 0);
+        run_ok("ip route add default via 192.0.2.2 dev va proto dhcp");
+
         /* On-link destination: no gateway. */
         dst = addr(AF_INET, "192.0.2.77");
         ck_assert_int_eq(rtnl_route_get(rtnl, AF_INET, &dst, 0, 0, &got), 0);
@@ -927,6 +943,71 @@ START_TEST(test_nft_server) {
 }
 END_TEST
 
+/* The server table's behaviour on real traffic, three namespaces: client C (10.8.0.2) behind
+ * "fluxify0" (a veth standing in for the TUN: the rules only see interface names), this test's
+ * namespace as the server S, and the outside O (192.0.2.2) behind egress "va", with no route back to
+ * the pool — so C reaching O proves masquerade, and O not reaching C proves the S7 fix. */
+START_TEST(test_nft_server_traffic) {
+        _cleanup_(rtnl_freep) Rtnl *rtnl = NULL;
+        _cleanup_(closep) int cfd = -EBADF, ofd = -EBADF;
+        NftServerConfig c = server_config();
+        union in_addr_union a;
+        pid_t cpid = 0, opid = 0;
+        int tun, va;
+
+        enter_netns();
+        ck_assert_int_eq(rtnl_open(&rtnl), 0);
+        ck_assert_int_eq(netns_holder_new(&cpid, &cfd), 0);
+        ck_assert_int_eq(netns_holder_new(&opid, &ofd), 0);
+
+        ck_assert_int_eq(rtnl_veth_create(rtnl, "fluxify0", "c0"), 0);
+        ck_assert_int_eq(rtnl_veth_create(rtnl, "va", "o0"), 0);
+        ck_assert_int_eq(rtnl_link_get_ifindex(rtnl, "fluxify0", &tun), 0);
+        ck_assert_int_eq(rtnl_link_get_ifindex(rtnl, "va", &va), 0);
+        {
+                int c0, o0;
+                ck_assert_int_eq(rtnl_link_get_ifindex(rtnl, "c0", &c0), 0);
+                ck_assert_int_eq(rtnl_link_get_ifindex(rtnl, "o0", &o0), 0);
+                ck_assert_int_eq(rtnl_link_set_netns(rtnl, c0, cfd), 0);
+                ck_assert_int_eq(rtnl_link_set_netns(rtnl, o0, ofd), 0);
+                ck_assert_int_eq(rtnl_link_get_ifindex(rtnl, "c0", &c0), -ENODEV);
+        }
+        a = addr(AF_INET, "10.8.0.1");
+        ck_assert_int_eq(rtnl_address_add(rtnl, tun, AF_INET, &a, 24, 0), 0);
+        a = addr(AF_INET, "192.0.2.1");
+        ck_assert_int_eq(rtnl_address_add(rtnl, va, AF_INET, &a, 24, 0), 0);
+        ck_assert_int_eq(rtnl_link_set_up(rtnl, tun, true), 0);
+        ck_assert_int_eq(rtnl_link_set_up(rtnl, va, true), 0);
+        ck_assert_int_eq(sysctl_ip_forward_set(AF_INET, true, NULL), 0);
+
+        run_ok("nsenter --net=/proc/%d/ns/net sh -c 'ip addr add 10.8.0.2/24 dev c0 && ip link set c0 up && "
+               "ip route add default via 10.8.0.1'", (int) cpid);
+        run_ok("nsenter --net=/proc/%d/ns/net sh -c 'ip addr add 192.0.2.2/24 dev o0 && ip link set o0 up'",
+               (int) opid);
+
+        ck_assert_int_eq(nft_server_table_apply(&c, NULL), 0);
+
+        /* Client → outside works (replies come back to S's address and are un-NATed). */
+        run_ok("nsenter --net=/proc/%d/ns/net ping -c 1 -W 2 -q 192.0.2.2 >/dev/null", (int) cpid);
+
+        /* Outside → client is dropped even with a route to the pool... */
+        run_ok("nsenter --net=/proc/%d/ns/net ip route add 10.8.0.0/24 via 192.0.2.1", (int) opid);
+        {
+                _cleanup_(freep) char *cmd = NULL;
+                ck_assert_int_ge(asprintf(&cmd, "nsenter --net=/proc/%d/ns/net ping -c 1 -W 1 -q 10.8.0.2 "
+                                                ">/dev/null 2>&1", (int) opid), 0);
+                ck_assert_int_ne(netns_run_capture(cmd, NULL), 0);
+
+                /* ...and it is our table that drops it: without the table the same ping passes. */
+                ck_assert_int_eq(nft_table_delete("inet", "fluxify", NULL), 1);
+                ck_assert_int_eq(netns_run_capture(cmd, NULL), 0);
+        }
+
+        netns_holder_kill(cpid);
+        netns_holder_kill(opid);
+}
+END_TEST
+
 START_TEST(test_nft_client) {
         char *uplinks[] = { (char *) "va", (char *) "vb", NULL };
         NftClientConfig c = {
@@ -1030,6 +1111,7 @@ static Suite *netlink_suite(void) {
         tcase_add_test(tc, test_monitor);
         tcase_add_test(tc, test_monitor_resync);
         tcase_add_test(tc, test_nft_server);
+        tcase_add_test(tc, test_nft_server_traffic);
         tcase_add_test(tc, test_nft_client);
         tcase_add_test(tc, test_sysctl_forward);
         suite_add_tcase(s, tc);
