@@ -194,7 +194,7 @@ END_TEST
 START_TEST(test_crash_mid_write) {
         AddressLease l;
         char buf[INET6_ADDRSTRLEN];
-        _cleanup_(freep) char *before = NULL, *tmp = NULL;
+        _cleanup_(freep) char *before = NULL, *tmp = NULL, *now_text = NULL;
         size_t n;
 
         {
@@ -223,8 +223,8 @@ START_TEST(test_crash_mid_write) {
         }
 
         /* A torn file in place (say, copied by hand) is detected. */
-        ck_assert_int_eq(read_full_file(lease_path, 4096, &tmp, &n), 0);
-        ck_assert_int_eq(write_file_atomic(lease_path, tmp, n - 8, 0644), 0);
+        ck_assert_int_eq(read_full_file(lease_path, 4096, &now_text, &n), 0);
+        ck_assert_int_eq(write_file_atomic(lease_path, now_text, n - 8, 0644), 0);
         ck_assert_ptr_null(pool_open(ADDRESS_POOL_DEFAULT4, ADDRESS_POOL_DEFAULT6, -EBADMSG));
 }
 END_TEST
