@@ -204,7 +204,7 @@ static void server_start(bool legacy) {
 }
 
 static void setup(void) {
-        char *const names[] = { (char *) "localhost", (char *) "127.0.0.1", NULL };
+        char *const names[] = { (char *) "localhost", (char *) "127.0.0.1", (char *) "::1", NULL };
         AddressPoolConfig pc;
 
         memset(&F, 0, sizeof(F));
@@ -696,6 +696,41 @@ START_TEST(test_idle_timeout) {
 }
 END_TEST
 
+START_TEST(test_ipv6_bind_and_mark) {
+        ControlClientConfig c;
+        ControlClient *x = NULL;
+
+        /* A second listener on [::1]; the client pins its socket to "lo" and marks it, as it does
+         * per uplink. */
+        F.server = control_server_free(F.server);
+        F.config.listen.in6 = (struct sockaddr_in6) { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+        ck_assert_int_eq(control_server_new(F.event, F.store, &F.config, &server_callbacks, NULL, &F.server), 0);
+        c = client_config(F.bundle);
+        c.remote.in6 = (struct sockaddr_in6) { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT,
+                                               .sin6_port = htons(control_server_port(F.server)) };
+        c.server_name = "::1";
+        c.bind_ifname = "lo";
+        c.fwmark = 0x42;
+        run_once(&c, true);
+        ck_assert_msg(F.established, "%s", F.client_message);
+        F.client = control_client_free(F.client);
+
+        /* A DNS name from the certificate works too (SNI is sent for names). */
+        c.server_name = "localhost";
+        c.bind_ifname = NULL;
+        ck_assert_int_eq(address_pool_release(F.pool, "laptop", now(CLOCK_REALTIME)), 0);
+        run_once(&c, true);
+        ck_assert_msg(F.established, "%s", F.client_message);
+
+        /* An uplink that does not exist fails at once. */
+        c.bind_ifname = "nosuchif0";
+        ck_assert_int_eq(control_client_new(F.event, &c, &client_callbacks, NULL, &x), -ENODEV);
+        ck_assert_ptr_null(x);
+        c.bind_ifname = "waytoolonginterfacename";
+        ck_assert_int_eq(control_client_new(F.event, &c, &client_callbacks, NULL, &x), -EINVAL);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ gnutls-cli interop */
 
 static int write_part(const char *dir, const char *name, const char *pem) {
@@ -794,6 +829,7 @@ static Suite *control_suite(void) {
         tcase_add_test(tc, test_malformed_request);
         tcase_add_test(tc, test_request_deadline);
         tcase_add_test(tc, test_idle_timeout);
+        tcase_add_test(tc, test_ipv6_bind_and_mark);
         tcase_add_test(tc, test_gnutls_cli_interop);
         suite_add_tcase(s, tc);
         return s;
