@@ -10,6 +10,7 @@
 #include <net/if.h>
 #include <linux/if.h>
 #include <stdarg.h>
+#include <poll.h>
 #include <stdio.h>
 
 #include "alloc-util.h"
@@ -178,6 +179,31 @@ START_TEST(test_tun_create) {
         ck_assert_int_eq(json_integer_value(json_object_get(jfind(ai, "local", "fd00:8::1"), "prefixlen")), 64);
         json_decref(j);
 
+        /* Packets routed into the TUN come out of the fd as bare IP (IFF_NO_PI). */
+        {
+                _cleanup_(closep) int us = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(9999),
+                                           .sin_addr = addr(AF_INET, "10.8.0.2").in };
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                uint8_t pkt[2048];
+                ssize_t k;
+
+                ck_assert_int_ge(us, 0);
+                ck_assert_int_eq(sendto(us, "hello", 5, 0, (struct sockaddr *) &sin, sizeof sin), 5);
+                for (;;) {
+                        ck_assert_int_eq(poll(&pfd, 1, 2000), 1);
+                        k = read(fd, pkt, sizeof pkt);
+                        ck_assert_int_gt(k, 0);
+                        if ((pkt[0] >> 4) == 4)
+                                break; /* skip IPv6 router solicitations and the like */
+                }
+                ck_assert_int_eq(k, 20 + 8 + 5);
+                ck_assert_int_eq(pkt[9], IPPROTO_UDP);
+                ck_assert_mem_eq(pkt + 12, &a4, 4);
+                ck_assert_mem_eq(pkt + 16, &sin.sin_addr, 4);
+                ck_assert_mem_eq(pkt + 28, "hello", 5);
+        }
+
         /* Address removal, and removing it again. */
         ck_assert_int_eq(rtnl_address_delete(rtnl, ifindex, AF_INET, &a4, 24), 0);
         ck_assert_int_eq(rtnl_address_delete(rtnl, ifindex, AF_INET, &a4, 24), -EADDRNOTAVAIL);
@@ -344,6 +370,28 @@ START_TEST(test_routes) {
         e = json_array_get(j, 0);
         ck_assert_str_eq(jstr(e, "gateway"), "198.51.100.2");
         ck_assert_str_eq(jstr(e, "dev"), "vb");
+        json_decref(j);
+
+        /* The same for an IPv6 multipath route: three nexthops, then one. */
+        rt = (RtnlRoute) { .family = AF_INET6, .dst = addr(AF_INET6, "2001:db8:99::"), .dst_prefixlen = 48,
+                           .table = 1000, .n_nexthops = 3 };
+        rt.nexthops[0] = (RtnlNexthop) { .ifindex = p.a, .gateway = addr(AF_INET6, "2001:db8:1::2") };
+        rt.nexthops[1] = (RtnlNexthop) { .ifindex = p.a, .gateway = addr(AF_INET6, "2001:db8:1::3") };
+        rt.nexthops[2] = (RtnlNexthop) { .ifindex = p.b, .gateway = addr(AF_INET6, "2001:db8:2::3"), .weight = 9 };
+        ck_assert_int_eq(rtnl_route_replace(rtnl, &rt), 0);
+        j = run_json("ip -j -6 route show table 1000");
+        ck_assert_int_eq(json_array_size(j), 1);
+        nhs = json_object_get(json_array_get(j, 0), "nexthops");
+        ck_assert_int_eq(json_array_size(nhs), 3);
+        ck_assert_int_eq(json_integer_value(json_object_get(jfind(nhs, "gateway", "2001:db8:2::3"), "weight")), 9);
+        json_decref(j);
+        rt.n_nexthops = 1;
+        ck_assert_int_eq(rtnl_route_replace(rtnl, &rt), 0);
+        j = run_json("ip -j -6 route show table 1000");
+        ck_assert_int_eq(json_array_size(j), 1);
+        e = json_array_get(j, 0);
+        ck_assert_str_eq(jstr(e, "gateway"), "2001:db8:1::2");
+        ck_assert_ptr_null(json_object_get(e, "nexthops"));
         json_decref(j);
 
         /* Delete, and delete again. */
