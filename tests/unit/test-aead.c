@@ -121,6 +121,45 @@ START_TEST(test_datagram_vectors) {
 }
 END_TEST
 
+/* The vectors printed in docs/protocol.md are the ones checked here. */
+START_TEST(test_docs_match) {
+        static const char *const fragments[] = {
+                "02030102030400000000001c00000000000000010000 f06513c70000000000000000",
+                "953ddc45eeb82a5f009c3ea8ed8b8947",
+                "02010102030400000001002300000000000100010000 f06513c70000000000000001",
+                "bcb47b07d73748 92e3e01baec0f7a613ccbeddc4cee637",
+                "0205deadbeef00000007002400010000000000020000 e505563e0000000000000005",
+                "efb135d2a8ef473f c183d96b04a954079657b623a32dc694",
+        };
+        _cleanup_(freep) char *doc = NULL;
+        FILE *f;
+        long n;
+
+        f = fopen(FLUXIFY_SOURCE_ROOT "/docs/protocol.md", "re");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+        n = ftell(f);
+        ck_assert_int_gt(n, 0);
+        rewind(f);
+        doc = malloc((size_t) n + 1);
+        ck_assert_ptr_nonnull(doc);
+        ck_assert_uint_eq(fread(doc, 1, (size_t) n, f), (size_t) n);
+        doc[n] = '\0';
+        fclose(f);
+
+        for (FluxDirection d = 0; d < _FLUX_DIRECTION_MAX; d++) {
+                ck_assert_msg(strstr(doc, kat[d].secret0), "secret %s not in docs", kat[d].secret0);
+                for (unsigned e = 0; e < 3; e++) {
+                        ck_assert_msg(strstr(doc, kat[d].key[e]), "key %s not in docs", kat[d].key[e]);
+                        ck_assert_msg(strstr(doc, kat[d].salt[e]), "salt %s not in docs", kat[d].salt[e]);
+                }
+        }
+        for (size_t i = 0; i < ELEMENTSOF(fragments); i++)
+                ck_assert_msg(strstr(doc, fragments[i]), "vector %s not in docs", fragments[i]);
+        ck_assert_msg(strstr(doc, "\n## Control protocol"), "Control protocol heading missing");
+}
+END_TEST
+
 /* ---- sender / receiver ---- */
 
 typedef struct Pair {
@@ -535,6 +574,7 @@ static Suite *aead_suite(void) {
         tcase_add_test(tc, test_key_schedule_kat);
         tcase_add_test(tc, test_key_schedule_args);
         tcase_add_test(tc, test_datagram_vectors);
+        tcase_add_test(tc, test_docs_match);
         tcase_add_test(tc, test_roundtrip);
         tcase_add_test(tc, test_nonce_unique);
         tcase_add_test(tc, test_replay);
