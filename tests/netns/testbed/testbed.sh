@@ -285,7 +285,8 @@ tb_up() {
         tb_add_ns "$S"
         tb_add_ns "$I"
         ip netns exec "$C" sysctl -qw net.ipv4.ip_forward=0 >/dev/null
-        ip netns exec "$S" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
+        # The server forwards only once its shipped sysctl.d snippet is applied (tb_server_start).
+        ip netns exec "$S" sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0 >/dev/null
         ip -n "$S" addr add "$TB_SERVER_ADDR/32" dev lo
 
         # Server ⇄ internet host.
@@ -494,8 +495,27 @@ for o in data:
 # Private system bus for one side ("s" or "c"): its own socket in the run dir, the project's
 # policy files. Exports TB_BUS_<SIDE>.
 tb_dbus_start() {
-        local side=$1 conf=$TB_RUN/dbus-$1.conf sock=$TB_RUN/bus-$1 f policies=""
+        local side=$1 dir=$TB_RUN/bus-$1
         command -v dbus-daemon >/dev/null || tb_die "dbus-daemon missing (tools/install-deps)"
+        if [ -x "$TB_ROOT/tests/lib/dbus-launch.sh" ]; then
+                # The project's launcher: stock system-bus defaults + dbus/*.conf as installed.
+                local out
+                out=$("$TB_ROOT/tests/lib/dbus-launch.sh" "$dir") || tb_die "tests/lib/dbus-launch.sh failed"
+                local addr pid
+                addr=$(sed -nE 's/^export DBUS_SYSTEM_BUS_ADDRESS=(.*)$/\1/p' <<<"$out")
+                pid=$(sed -nE 's/^export DBUS_TEST_DAEMON_PID=(.*)$/\1/p' <<<"$out")
+                [ -n "$addr" ] && [ -n "$pid" ] || tb_die "dbus-launch.sh gave no address"
+                echo "$pid" >"$TB_RUN/pids/dbus-$side"
+                printf -v "TB_BUS_${side^^}" '%s' "$addr"
+                export "TB_BUS_${side^^}"
+                return 0
+        fi
+        tb_dbus_start_own "$side"
+}
+
+# Fallback when tests/lib/dbus-launch.sh is absent: same defaults, written here.
+tb_dbus_start_own() {
+        local side=$1 conf=$TB_RUN/dbus-$1.conf sock=$TB_RUN/bus-$1.sock f policies=""
         for f in "$TB_ROOT"/dbus/*.conf; do
                 [ -f "$f" ] && policies+="  <include>$f</include>"$'\n'
         done
@@ -595,7 +615,7 @@ Address=10.8.0.1/24
 Address6=fd00:8::1/64
 NAT=yes
 EgressInterface=wan0
-ServerNames=fluxify.test,$TB_SERVER_ADDR
+ServerNames=fluxify.test $TB_SERVER_ADDR
 ${TB_SERVER_CONF_EXTRA:-}
 EOF
 }
@@ -606,9 +626,14 @@ tb_server_start() {
         tb_bins
         [ -n "${TB_BUS_S:-}" ] || tb_dbus_start s
         [ -f "$TB_RUN/server/etc/server.conf" ] || tb_server_config
-        local d=$TB_RUN/server
+        local d=$TB_RUN/server f
+        # What systemd-sysctl does with the shipped snippet at boot.
+        for f in "$TB_ROOT"/data/sysctl.d/*server*.conf; do
+                [ -f "$f" ] && ip netns exec "$TB_P-s" sysctl -q -p "$f" >/dev/null
+        done
         tb_notify_start server
-        tb_spawn server "$TB_P-s" env NOTIFY_SOCKET="$TB_RUN/notify-server" \
+        # WatchdogSec=30s in the unit: systemd passes WATCHDOG_USEC, the daemon must ping.
+        tb_spawn server "$TB_P-s" env NOTIFY_SOCKET="$TB_RUN/notify-server" WATCHDOG_USEC=30000000 \
                 DBUS_SYSTEM_BUS_ADDRESS="$TB_BUS_S" SYSTEMD_LOG_LEVEL="${TB_DAEMON_LOG_LEVEL:-info}" \
                 ${TB_SERVER_WRAPPER:-} "$TB_SERVER_BIN" --config-dir "$d/etc" --state-dir "$d/state" \
                 --runtime-dir "$d/run"
@@ -659,7 +684,7 @@ tb_client_start() {
         [ -n "${TB_BUS_C:-}" ] || tb_dbus_start c
         [ -f "$d/etc/client/$profile.conf" ] || tb_die "no client profile $profile (tb_client_config)"
         tb_notify_start "client-$profile"
-        tb_spawn "client-$profile" "$TB_P-c" env NOTIFY_SOCKET="$TB_RUN/notify-client-$profile" \
+        tb_spawn "client-$profile" "$TB_P-c" env NOTIFY_SOCKET="$TB_RUN/notify-client-$profile" WATCHDOG_USEC=30000000 \
                 DBUS_SYSTEM_BUS_ADDRESS="$TB_BUS_C" SYSTEMD_LOG_LEVEL="${TB_DAEMON_LOG_LEVEL:-info}" \
                 ${TB_CLIENT_WRAPPER:-} "$TB_CLIENT_BIN" --profile "$profile" --config-dir "$d/etc" \
                 --state-dir "$d/state" --runtime-dir "$d/run"
