@@ -22,7 +22,45 @@ struct Rtnl {
         uint32_t portid;
         uint32_t seq;
         uint8_t *buf; /* RTNL_BUFFER_SIZE, for requests and replies */
+        char error_message[256]; /* the kernel's extended ack text of the last failed call, or "" */
 };
+
+const char *rtnl_last_error_message(Rtnl *rtnl) {
+        return rtnl ? rtnl->error_message : "";
+}
+
+static int extack_cb(const struct nlattr *attr, void *data) {
+        Rtnl *rtnl = data;
+        size_t len;
+
+        if (mnl_attr_get_type(attr) != NLMSGERR_ATTR_MSG)
+                return MNL_CB_OK;
+        len = strnlen(mnl_attr_get_payload(attr), mnl_attr_get_payload_len(attr));
+        len = MIN(len, sizeof(rtnl->error_message) - 1);
+        memcpy(rtnl->error_message, mnl_attr_get_payload(attr), len);
+        rtnl->error_message[len] = '\0';
+        return MNL_CB_OK;
+}
+
+/* Keeps the kernel's explanation of an error ("Nexthop device is not up", ...) for the caller's log. */
+static void extack_parse(Rtnl *rtnl, const struct nlmsghdr *m) {
+        const struct nlmsgerr *err;
+        size_t off;
+
+        if (m->nlmsg_type != NLMSG_ERROR || !(m->nlmsg_flags & NLM_F_ACK_TLVS))
+                return;
+        if (m->nlmsg_len < mnl_nlmsg_size(sizeof(*err)))
+                return;
+        err = mnl_nlmsg_get_payload(m);
+        if (err->error == 0)
+                return;
+        off = sizeof(*err);
+        if (!(m->nlmsg_flags & NLM_F_CAPPED))
+                off += err->msg.nlmsg_len > sizeof(struct nlmsghdr) ? err->msg.nlmsg_len - sizeof(struct nlmsghdr) : 0;
+        if (mnl_nlmsg_size(off) > m->nlmsg_len)
+                return;
+        (void) mnl_attr_parse(m, off, extack_cb, rtnl);
+}
 
 int rtnl_open(Rtnl **ret) {
         _cleanup_(rtnl_freep) Rtnl *rtnl = NULL;
@@ -101,6 +139,7 @@ int rtnl_call(Rtnl *rtnl, struct nlmsghdr *nlh, RtnlParse parse, void *userdata)
 
         assert_return(rtnl && nlh, -EINVAL);
 
+        rtnl->error_message[0] = '\0';
         seq = ++rtnl->seq;
         nlh->nlmsg_seq = seq;
         /* NLM_F_DUMP shares its bits with NLM_F_REPLACE|NLM_F_EXCL: only a GET can be a dump. */
@@ -129,6 +168,7 @@ int rtnl_call(Rtnl *rtnl, struct nlmsghdr *nlh, RtnlParse parse, void *userdata)
                         if (m->nlmsg_seq != seq)
                                 continue;
 
+                        extack_parse(rtnl, m);
                         k = mnl_cb_run(m, m->nlmsg_len, seq, rtnl->portid, call_data_cb, &ctx);
                         if (k == MNL_CB_ERROR)
                                 /* errno from the kernel's NLMSG_ERROR, or EINTR for an interrupted

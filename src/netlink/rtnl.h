@@ -97,6 +97,9 @@ typedef struct RtnlRule {
 int rtnl_open(Rtnl **ret);
 Rtnl *rtnl_free(Rtnl *rtnl);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Rtnl *, rtnl_free);
+/* The kernel's extended-ack text for the last failed request ("Nexthop has invalid gateway", ...),
+ * or "" when it gave none. Valid until the next call; for log messages next to the errno. */
+const char *rtnl_last_error_message(Rtnl *rtnl);
 
 /* Links. Missing interfaces give -ENODEV. */
 int rtnl_link_get_by_name(Rtnl *rtnl, const char *name, RtnlLink *ret);

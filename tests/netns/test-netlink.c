@@ -412,6 +412,13 @@ START_TEST(test_routes) {
         ck_assert_int_eq(rtnl_route_add(rtnl, &rt), -EINVAL); /* neither device nor gateway */
         rt = (RtnlRoute) { .family = AF_INET, .dst = addr(AF_INET, "10.0.0.0"), .dst_prefixlen = 8, .oif = 4242 };
         ck_assert_int_eq(rtnl_route_add(rtnl, &rt), -ENODEV);
+        /* The kernel explains itself through extended acks. */
+        rt = (RtnlRoute) { .family = AF_INET, .dst = addr(AF_INET, "10.0.0.0"), .dst_prefixlen = 8, .oif = p.a,
+                           .gateway = addr(AF_INET, "203.0.113.1") };
+        ck_assert_int_lt(rtnl_route_add(rtnl, &rt), 0);
+        ck_assert_msg(!isempty(rtnl_last_error_message(rtnl)), "no extack message");
+        ck_assert_int_eq(rtnl_link_get_ifindex(rtnl, "va", &(int) { 0 }), 0);
+        ck_assert_str_eq(rtnl_last_error_message(rtnl), "");
 }
 END_TEST
 
