@@ -114,9 +114,11 @@ void flux_receiver_done(FluxReceiver *r);
 
 /* Parses (strict version 2 checks), checks the replay window, authenticates and decrypts one
  * datagram in place, then commits the counter and, for an authenticated packet of a later epoch
- * (up to FLUX_KEY_EPOCH_MAX_SKIP ahead), moves to that epoch. Returns FLUX_OPEN_OK with *ret_header and *ret_payload_len set (plaintext
- * at buf + FLUX_WIRE_PAYLOAD_OFFSET), a positive FLUX_OPEN_* for a replay (nothing delivered), or
- * a negative errno: those of flux_wire_datagram_parse(), -ENOKEY for an epoch we hold no key for,
- * -EKEYREJECTED if authentication fails. */
+ * (up to FLUX_KEY_EPOCH_MAX_SKIP ahead), moves to that epoch.
+ *
+ * Returns FLUX_OPEN_OK with *ret_header and *ret_payload_len set (plaintext at
+ * buf + FLUX_WIRE_PAYLOAD_OFFSET); a positive FLUX_OPEN_REPLAYED/FLUX_OPEN_TOO_OLD for a replay
+ * (nothing delivered; count it); or a negative errno: those of flux_wire_datagram_parse(), -ENOKEY
+ * for an epoch we hold no key for, -EKEYREJECTED if authentication fails (payload wiped). */
 int flux_receiver_open(FluxReceiver *r, uint8_t *buf, size_t size, usec_t now,
                        FluxWireHeader *ret_header, size_t *ret_payload_len);
