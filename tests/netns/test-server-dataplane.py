@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""fluxifyd-server's data plane in two network namespaces joined by a veth pair.
+
+A test client built from the project's libraries (tests/netns/test-server-client.c: control
+client + tunnel engine, two UDP paths) sets up a session, registers its paths, measures RTT,
+pings the server's tunnel addresses through the TUN, then replays and forges datagrams. The
+server's counters and objects are checked over D-Bus (private bus, project policy). Then:
+Terminate() and RevokeCertificate() end sessions at once (the client hears "bye"), a revoked
+client cannot come back, and after kill -9 a restart removes the stale nft table, and a clean
+stop leaves no table, device, address or record behind.
+
+Usage: test-server-dataplane.py DAEMON CLIENT [--update-xml]
+"""
+
+import importlib.util
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.abspath(os.path.join(HERE, '..', '..'))
+spec = importlib.util.spec_from_file_location('busTest', os.path.join(SRC, 'tests', 'bus', 'test-server-bus.py'))
+bt = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bt)
+
+check = bt.check
+BUS_NAME, ROOT, PKI, MGR_IF, PKI_IF = bt.BUS_NAME, bt.ROOT, bt.PKI, bt.MGR_IF, bt.PKI_IF
+SESSION_IF = 'org.fluxify.server1.Session'
+CONN_IF = 'org.fluxify.server1.Connection'
+SERVER_IP, CLIENT_IP = '192.168.77.1', '192.168.77.2'
+
+
+def sh(*args, check_rc=True, ns=None):
+    cmd = (['ip', 'netns', 'exec', ns] if ns else []) + list(args)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if check_rc and p.returncode != 0:
+        raise RuntimeError(f'{cmd}: {p.stderr.strip()}')
+    return p
+
+
+class Testbed:
+    def __init__(self):
+        tag = str(os.getpid())
+        self.srv, self.cli = 'fxsrv' + tag, 'fxcli' + tag
+        self.vs, self.vc = 'fxs' + tag[-8:], 'fxc' + tag[-8:]
+
+    def up(self):
+        sh('ip', 'netns', 'add', self.srv)
+        sh('ip', 'netns', 'add', self.cli)
+        sh('ip', 'link', 'add', self.vs, 'netns', self.srv, 'type', 'veth', 'peer', 'name', self.vc, 'netns', self.cli)
+        for ns, dev, addr in ((self.srv, self.vs, SERVER_IP), (self.cli, self.vc, CLIENT_IP)):
+            sh('ip', 'link', 'set', 'lo', 'up', ns=ns)
+            sh('ip', 'addr', 'add', addr + '/24', 'dev', dev, ns=ns)
+            sh('ip', 'link', 'set', dev, 'up', ns=ns)
+
+    def down(self):
+        for ns in (self.srv, self.cli):
+            subprocess.run(['ip', 'netns', 'del', ns], capture_output=True)
+
+
+def start_daemon(exe, tmp, ns, config):
+    d = bt.Daemon.__new__(bt.Daemon)
+    # Reuse bt.Daemon's bus and notify plumbing, but run the daemon with "ip netns exec".
+    d.tmp = tmp
+    d.dirs = {k: os.path.join(tmp, k) for k in ('etc', 'state', 'run', 'bus')}
+    for x in d.dirs.values():
+        os.makedirs(x, exist_ok=True)
+    with open(os.path.join(d.dirs['etc'], 'server.conf'), 'w') as f:
+        f.write('[Server]\n' + config)
+    out = subprocess.run([bt.LAUNCH, d.dirs['bus']], check=True, capture_output=True, text=True).stdout
+    env = dict(l.replace('export ', '', 1).split('=', 1) for l in out.splitlines() if '=' in l)
+    d.address, d.bus_pid = env['DBUS_SYSTEM_BUS_ADDRESS'], int(env['DBUS_TEST_DAEMON_PID'])
+    d.notify_path = os.path.join(tmp, 'notify')
+    d.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    d.notify.bind(d.notify_path)
+    d.notify.settimeout(0.2)
+    d.messages = []
+    d.log = open(os.path.join(tmp, 'daemon.log'), 'a+')
+    spawn(d, exe, ns)
+    return d
+
+
+def spawn(d, exe, ns):
+    denv = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=d.address, NOTIFY_SOCKET=d.notify_path)
+    denv.pop('WATCHDOG_USEC', None)
+    d.messages = []
+    d.proc = subprocess.Popen(['ip', 'netns', 'exec', ns, exe, '--config-dir', d.dirs['etc'],
+                               '--state-dir', d.dirs['state'], '--runtime-dir', d.dirs['run']],
+                              env=denv, stdout=d.log, stderr=subprocess.STDOUT)
+
+
+class Client:
+    def __init__(self, exe, ns, bundle, paths=2, hold=30):
+        self.proc = subprocess.Popen(['ip', 'netns', 'exec', ns, exe, '--bundle', bundle, '--server', SERVER_IP,
+                                      '--paths', str(paths), '--hold', str(hold)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.events = {}
+        self.buf = b''
+
+    def _lines(self):
+        while b'\n' in self.buf:
+            line, self.buf = self.buf.split(b'\n', 1)
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            print('client:', line.decode().strip())
+            self.events[ev['event']] = ev
+
+    def wait_event(self, name, timeout=20):
+        """Reads the client's JSON lines (raw fd, no stdio buffering) until event name arrives."""
+        end = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        self._lines()
+        while name not in self.events and time.monotonic() < end:
+            r, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+            if not r:
+                break
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            self.buf += chunk
+            self._lines()
+        return self.events.get(name)
+
+    def finish(self, timeout=15):
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.wait_event('closed', 1)
+        err = self.proc.stderr.read().decode()
+        if err.strip():
+            print('client stderr:', err.strip())
+        return self.proc.returncode
+
+
+def issue_bundle(d, name, path):
+    rc, out, err = d.call(PKI, PKI_IF, 'IssueCertificate', 'su', name, '10')
+    if rc != 0:
+        raise RuntimeError('IssueCertificate: ' + err)
+    with open(path, 'w') as f:
+        f.write(out['data'][0])
+    os.chmod(path, 0o600)
+
+
+def session_checks(d, client, update):
+    ready = client.events['ready']
+    sid = ready['session_id']
+    rc, out, _ = d.call(ROOT, MGR_IF, 'ListSessions')
+    sessions = out['data'][0] if rc == 0 else []
+    check(len(sessions) == 1 and sessions[0][0] == sid and sessions[0][1] == 'laptop', 'ListSessions shows the session')
+    if not sessions:
+        return None
+    spath = sessions[0][2]
+    check(d.get(ROOT, MGR_IF, 'SessionCount') == 1, 'SessionCount 1')
+    check(d.get(spath, SESSION_IF, 'ClientName') == 'laptop', 'Session.ClientName is the certificate CN')
+    check(d.get(spath, SESSION_IF, 'Id') == sid, 'Session.Id')
+    check(d.get(spath, SESSION_IF, 'Addresses') == ['10.8.0.2/24', 'fd00:8::2/64'], 'Session.Addresses from the pool')
+    check(d.get(spath, SESSION_IF, 'State') == 'active', 'Session.State active')
+    check(abs(d.get(spath, SESSION_IF, 'CreatedUSec') / 1e6 - time.time()) < 120, 'Session.CreatedUSec is realtime')
+    conns = d.get(spath, SESSION_IF, 'Connections') or []
+    check(len(conns) == 2, f'two Connection objects ({len(conns)})')
+    for c in conns:
+        remote = d.get(c, CONN_IF, 'RemoteAddress') or ''
+        check(remote.startswith(CLIENT_IP + ':'), f'{c} RemoteAddress {remote}')
+        check(d.get(c, CONN_IF, 'LocalAddress') == SERVER_IP + ':8000', f'{c} LocalAddress from IP_PKTINFO')
+        check(d.get(c, CONN_IF, 'State') == 'up', f'{c} State up')
+        check((d.get(c, CONN_IF, 'RTTUSec') or 0) > 0, f'{c} RTTUSec measured')
+        check((d.get(c, CONN_IF, 'RxBytes') or 0) > 0, f'{c} RxBytes')
+        check(d.get(c, CONN_IF, 'Interface') == '', f'{c} Interface empty on the server')
+        check(d.get(c, CONN_IF, 'Priority') == 'primary', f'{c} Priority')
+    stats = {p: d.get(spath, SESSION_IF, p) for p in
+             ('RxPackets', 'TxPackets', 'RxBytes', 'ReplayDrops', 'AuthFailures', 'SpoofedDrops')}
+    print('session counters:', stats)
+    check(stats['RxPackets'] >= 6 and stats['TxPackets'] >= 6, 'echo traffic counted both ways')
+    check(stats['ReplayDrops'] >= 5, f'replayed datagrams rejected ({stats["ReplayDrops"]})')
+    check(stats['AuthFailures'] >= 1, 'forged datagram rejected (AuthFailures)')
+    check(stats['SpoofedDrops'] >= 1, 'spoofed inner source dropped')
+    check(d.get(ROOT, MGR_IF, 'UnknownSessionDrops') >= 1, 'datagram for an unknown session ignored and counted')
+    check(d.get(ROOT, MGR_IF, 'MalformedDrops') >= 1, 'runt datagram counted')
+    check(d.get(ROOT, MGR_IF, 'RxBytes') > 0, 'Manager.RxBytes')
+    d.read_notify(0.3)
+    check(any(m == 'STATUS=1 session, 2 paths up' for m in d.messages), 'STATUS=1 session, 2 paths up')
+    bt.compare_xml(d, spath, SESSION_IF, update)
+    if conns:
+        bt.compare_xml(d, conns[0], CONN_IF, update)
+    # An unprivileged caller cannot end the session.
+    rc, txt = d.send(spath, SESSION_IF + '.Terminate', 'string:x', user='nobody')
+    check(rc != 0 and 'AccessDenied' in txt, 'nobody calling Terminate: AccessDenied')
+    rc, txt = d.send(spath, SESSION_IF + '.Terminate', 'string:bad\x01reason')
+    check(rc != 0 and 'InvalidArgs' in txt, 'Terminate with a control character: InvalidArgs')
+    return spath
+
+
+def run(exe, client_exe, tmp, update):
+    tb = Testbed()
+    tb.up()
+    d = None
+    try:
+        d = start_daemon(exe, tmp, tb.srv, f'ServerNames={SERVER_IP}\nEgressInterface={tb.vs}\n')
+        check(d.wait_notify('READY=1'), 'READY=1')
+        check(sh('nft', 'list', 'table', 'inet', 'fluxify', ns=tb.srv, check_rc=False).returncode == 0,
+              'nft table inet fluxify installed')
+        bundle = os.path.join(tmp, 'laptop.bundle')
+        issue_bundle(d, 'laptop', bundle)
+
+        # 1. A session: registration, probes, echo, attacks; then Terminate().
+        c = Client(client_exe, tb.cli, bundle)
+        est = c.wait_event('established')
+        check(est is not None and est['protocol'] == 2 and est['address4'] == '10.8.0.2', 'session established (v2)')
+        up = c.wait_event('paths_up')
+        check(up is not None and all(r > 0 for r in up['rtt_usec']), 'both paths registered, probe RTT measured')
+        echo = c.wait_event('echo')
+        check(echo is not None and echo['received4'] == echo['sent4'] == 3, 'IPv4 echo through the TUN')
+        check(echo is not None and echo['received6'] == echo['sent6'] == 3, 'IPv6 echo through the TUN')
+        att = c.wait_event('attacks')
+        check(att is not None and att['unexpected_replies'] == 0, 'no reply to replayed, forged or spoofed packets')
+        spath = None
+        if c.wait_event('ready'):
+            spath = session_checks(d, c, update)
+        if spath:
+            rc, txt = d.send(spath, SESSION_IF + '.Terminate', 'string:test over')
+            check(rc == 0, 'Terminate()')
+        rc = c.finish()
+        check(rc == 0 and c.events.get('closed', {}).get('error') == 0, 'client heard bye and exited cleanly')
+        time.sleep(0.2)
+        check(d.get(ROOT, MGR_IF, 'SessionCount') == 0, 'SessionCount 0 after Terminate')
+
+        # 2. Same client again (same addresses: lease), then revocation ends it at once.
+        c = Client(client_exe, tb.cli, bundle, paths=1)
+        est = c.wait_event('established')
+        check(est is not None and est['address4'] == '10.8.0.2', 'reconnect keeps the leased address')
+        if c.wait_event('ready'):
+            t0 = time.monotonic()
+            rc, txt = d.send(PKI, PKI_IF + '.RevokeCertificate', 'string:laptop')
+            check(rc == 0, 'RevokeCertificate(laptop)')
+            c.finish()
+            check(time.monotonic() - t0 < 5 and 'closed' in c.events, 'revocation ended the session at once')
+        check(d.get(ROOT, MGR_IF, 'SessionCount') == 0, 'no session after revocation')
+        c = Client(client_exe, tb.cli, bundle, paths=1, hold=1)
+        rc = c.finish(20)
+        check(rc != 0 and 'ready' not in c.events, 'a revoked client cannot set up a session')
+
+        # 3. kill -9, restart, clean stop.
+        os.kill(d.proc.pid, signal.SIGKILL)
+        d.proc.wait()
+        check(sh('nft', 'list', 'table', 'inet', 'fluxify', ns=tb.srv, check_rc=False).returncode == 0,
+              'after kill -9 the nft table is stale')
+        check(os.path.exists(os.path.join(d.dirs['run'], 'server-kernel.state')), 'after kill -9 the record remains')
+        spawn(d, exe, tb.srv)
+        check(d.wait_notify('READY=1'), 'restart after kill -9: READY=1')
+        d.log.flush()
+        d.log.seek(0)
+        log = d.log.read()
+        check('did not stop cleanly' in log and 'Removed stale nft table' in log, 'restart removed the stale state')
+        d.proc.send_signal(signal.SIGTERM)
+        rc = d.proc.wait(timeout=20)
+        check(rc == 0, 'clean stop')
+        check(sh('nft', 'list', 'table', 'inet', 'fluxify', ns=tb.srv, check_rc=False).returncode != 0,
+              'no nft table after stop')
+        check(sh('ip', 'link', 'show', 'fluxify0', ns=tb.srv, check_rc=False).returncode != 0, 'no TUN after stop')
+        addrs = sh('ip', '-j', 'addr', ns=tb.srv).stdout
+        check('10.8.0.1' not in addrs and 'fd00:8::1' not in addrs, 'no tunnel address after stop')
+        check(not os.path.exists(os.path.join(d.dirs['run'], 'server-kernel.state')), 'record removed after stop')
+    finally:
+        if d is not None:
+            _, log = d.stop()
+            if bt.failures:
+                print(log)
+        tb.down()
+
+
+def main():
+    if os.geteuid() != 0:
+        print('needs root')
+        return 77
+    probe = subprocess.run(['ip', 'netns', 'add', 'fxprobe%d' % os.getpid()], capture_output=True)
+    if probe.returncode != 0:
+        if os.environ.get('FLUXIFY_REQUIRE_NETNS'):
+            print('network namespaces unavailable but required')
+            return 1
+        print('network namespaces unavailable')
+        return 77
+    subprocess.run(['ip', 'netns', 'del', 'fxprobe%d' % os.getpid()], capture_output=True)
+    tmp = tempfile.mkdtemp(prefix='test-server-dataplane-')
+    os.chmod(tmp, 0o711)
+    try:
+        run(os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]), tmp, '--update-xml' in sys.argv)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f'{len(bt.failures)} failure(s)')
+    return 1 if bt.failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
