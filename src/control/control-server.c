@@ -96,23 +96,36 @@ static int conn_send_msg(ControlConn *c, const ControlMsg *m) {
         return conn_send_line(c, json, n);
 }
 
-/* Detach from the daemon: optionally say bye or error, flush, close. Freed when the stream ends. */
-static void conn_detach(ControlConn *c, const ControlMsg *last) {
+/* From now on the daemon no longer sees this connection: counters and timers are updated, and
+ * control_conn_close() on it becomes a no-op (so a daemon may call it from its closed callback). */
+static void conn_mark_closing(ControlConn *c) {
         if (c->state == CONN_CLOSING)
                 return;
-        if (last && tls_stream_is_established(c->stream))
-                (void) conn_send_msg(c, last);
         if (c->state == CONN_ESTABLISHED)
                 c->server->n_established--;
         else
                 c->server->n_pending--;
         c->state = CONN_CLOSING;
-        c->userdata = NULL;
         c->request_timer = sd_event_source_disable_unref(c->request_timer);
         c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
         c->keepalive_timer = sd_event_source_disable_unref(c->keepalive_timer);
+}
+
+/* Finish the TLS close quietly; the conn is freed when the stream ends (on_stream_error). */
+static void conn_close_stream(ControlConn *c) {
+        c->userdata = NULL;
         if (!tls_stream_is_established(c->stream) || tls_stream_close(c->stream) < 0)
                 conn_free(c);
+}
+
+/* Detach from the daemon: optionally say bye or error, flush, close. */
+static void conn_detach(ControlConn *c, const ControlMsg *last) {
+        if (c->state == CONN_CLOSING)
+                return;
+        if (last && tls_stream_is_established(c->stream))
+                (void) conn_send_msg(c, last);
+        conn_mark_closing(c);
+        conn_close_stream(c);
 }
 
 static void conn_refuse(ControlConn *c, ControlErrorCode code, const char *message) {
@@ -125,8 +138,10 @@ static void conn_refuse(ControlConn *c, ControlErrorCode code, const char *messa
 /* The daemon learns about a lost v2 connection; the conn is freed afterwards. */
 static void conn_lost(ControlConn *c, int error, const char *reason) {
         ControlServer *s = c->server;
+        bool notify = c->state == CONN_ESTABLISHED;
 
-        if (c->state == CONN_ESTABLISHED && s->cb.closed)
+        conn_mark_closing(c);
+        if (notify && s->cb.closed)
                 s->cb.closed(s, c, error, reason, s->userdata);
         conn_free(c);
 }
@@ -436,11 +451,12 @@ static void on_stream_message(TlsStream *t, const char *msg, size_t size, void *
                 break;
         case CONTROL_MSG_BYE: {
                 _cleanup_(freep) char *reason = TAKE_PTR(m.bye.reason);
+
+                conn_mark_closing(c);
                 if (s->cb.closed)
                         s->cb.closed(s, c, 0, reason, s->userdata);
-                /* The daemon sees the session end now; finish the TLS close quietly. */
-                if (c->state == CONN_ESTABLISHED)
-                        conn_detach(c, NULL);
+                /* The daemon saw the session end; finish the TLS close quietly. */
+                conn_close_stream(c);
                 break;
         }
         case CONTROL_MSG_REKEY:

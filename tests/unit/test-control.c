@@ -57,6 +57,7 @@ typedef struct Fixture {
         bool got_push;
         bool exit_on_established;
         bool stop;                /* set by callbacks: loop_until_stop() returns */
+        bool close_in_closed;     /* the test daemon calls control_conn_close() from closed() */
 } Fixture;
 
 static Fixture F;
@@ -138,6 +139,9 @@ static void srv_closed(ControlServer *s, ControlConn *c, int error, const char *
         F.n_closed++;
         F.closed_error = error;
         snprintf(F.closed_reason, sizeof(F.closed_reason), "%s", strempty(reason));
+        /* Allowed and harmless: the connection is already on its way out. */
+        if (F.close_in_closed)
+                control_conn_close(c, "again");
         for (unsigned i = 0; i < F.n_sessions; i++)
                 if (F.sessions[i].conn == c)
                         F.sessions[i].conn = NULL;
@@ -303,6 +307,7 @@ START_TEST(test_success_and_bye) {
         }
 
         /* The client says bye: the daemon hears about it with error 0 and the reason. */
+        F.close_in_closed = true;
         control_client_bye(F.client, "user disconnect");
         F.client = control_client_free(F.client);
         spin(300 * USEC_PER_MSEC);
@@ -423,6 +428,7 @@ START_TEST(test_resume) {
         ck_assert(F.established);
         first = F.session;
         /* The connection dies without a bye (uplink gone): the daemon is told, keeps the session. */
+        F.close_in_closed = true;
         F.client = control_client_free(F.client);
         spin(200 * USEC_PER_MSEC);
         ck_assert_uint_eq(F.n_closed, 1);
