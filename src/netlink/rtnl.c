@@ -437,6 +437,18 @@ int rtnl_link_set_mtu(Rtnl *rtnl, int ifindex, uint32_t mtu) {
         return rtnl_call(rtnl, nlh, NULL, NULL);
 }
 
+int rtnl_link_set_txqlen(Rtnl *rtnl, int ifindex, uint32_t txqlen) {
+        struct nlmsghdr *nlh;
+
+        assert_return(rtnl, -EINVAL);
+        assert_return(ifindex > 0, -EINVAL);
+        assert_return(txqlen > 0 && txqlen <= 1000000, -EINVAL);
+
+        nlh = link_request(rtnl, RTM_NEWLINK, 0, ifindex);
+        mnl_attr_put_u32(nlh, IFLA_TXQLEN, txqlen);
+        return rtnl_call(rtnl, nlh, NULL, NULL);
+}
+
 int rtnl_link_delete(Rtnl *rtnl, int ifindex) {
         assert_return(rtnl, -EINVAL);
         assert_return(ifindex > 0, -EINVAL);

@@ -107,6 +107,8 @@ int rtnl_link_get_by_index(Rtnl *rtnl, int ifindex, RtnlLink *ret);
 int rtnl_link_get_ifindex(Rtnl *rtnl, const char *name, int *ret_ifindex);
 int rtnl_link_set_up(Rtnl *rtnl, int ifindex, bool up);
 int rtnl_link_set_mtu(Rtnl *rtnl, int ifindex, uint32_t mtu);
+/* Transmit queue length (a TUN defaults to 500 packets; the data plane may want more). */
+int rtnl_link_set_txqlen(Rtnl *rtnl, int ifindex, uint32_t txqlen);
 int rtnl_link_delete(Rtnl *rtnl, int ifindex);
 /* Array of all links, freed with free(). */
 int rtnl_link_list(Rtnl *rtnl, RtnlLink **ret, size_t *ret_n);

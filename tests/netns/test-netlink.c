@@ -145,6 +145,8 @@ START_TEST(test_tun_create) {
         ck_assert_int_eq(rtnl_address_add(rtnl, ifindex, AF_INET6, &a6, 64, IFA_F_NODAD), 0);
         ck_assert_int_eq(rtnl_address_add(rtnl, ifindex, AF_INET, &a4, 24, 0), -EEXIST);
         ck_assert_int_eq(rtnl_link_set_mtu(rtnl, ifindex, 1380), 0);
+        ck_assert_int_eq(rtnl_link_set_txqlen(rtnl, ifindex, 4000), 0);
+        ck_assert_int_eq(rtnl_link_set_txqlen(rtnl, ifindex, 0), -EINVAL);
         ck_assert_int_eq(rtnl_link_set_up(rtnl, ifindex, true), 0);
 
         /* Our own view. */
@@ -171,6 +173,7 @@ START_TEST(test_tun_create) {
         l = json_array_get(j, 0);
         ck_assert_ptr_nonnull(l);
         ck_assert_int_eq(json_integer_value(json_object_get(l, "mtu")), 1380);
+        ck_assert_int_eq(json_integer_value(json_object_get(l, "txqlen")), 4000);
         ck_assert(json_flags_has(l, "UP"));
         ai = json_object_get(l, "addr_info");
         ck_assert_ptr_nonnull(jfind(ai, "local", "10.8.0.1"));
