@@ -672,6 +672,41 @@ START_TEST(test_request_deadline) {
 }
 END_TEST
 
+START_TEST(test_partial_message_deadline) {
+        _cleanup_(tls_context_unrefp) TlsContext *ctx = NULL;
+        RawTls rt = {};
+        usec_t start;
+
+        /* Half a request, then nothing: the per-message deadline (1 s) drops the peer. */
+        raw_tls_connect(&rt, &ctx);
+        ck_assert_int_eq(tls_stream_send(rt.stream, "{\"client_name\":", 15), 0);
+        spin(500 * USEC_PER_MSEC);
+        ck_assert(!rt.done);
+        start = now(CLOCK_MONOTONIC);
+        loop_until_stop(5 * USEC_PER_SEC);
+        ck_assert(rt.done);
+        ck_assert_uint_lt(now(CLOCK_MONOTONIC) - start, 1500 * USEC_PER_MSEC);
+        ck_assert_uint_eq(F.n_requests, 0);
+        tls_stream_free(rt.stream);
+}
+END_TEST
+
+START_TEST(test_v2_request_without_newline) {
+        _cleanup_(tls_context_unrefp) TlsContext *ctx = NULL;
+        const char *req = "{\"client_name\":\"laptop\",\"protocol\":2}";
+        RawTls rt = {};
+
+        raw_tls_connect(&rt, &ctx);
+        ck_assert_int_eq(tls_stream_send(rt.stream, req, strlen(req)), 0);
+        ck_assert_int_eq(tls_stream_shutdown_write(rt.stream), 0);
+        loop_until_stop(5 * USEC_PER_SEC);
+        ck_assert(rt.done);
+        ck_assert_msg(strstr(rt.last, "version 2 requests end with a newline"), "%s", rt.last);
+        ck_assert_uint_eq(F.n_requests, 0);
+        tls_stream_free(rt.stream);
+}
+END_TEST
+
 START_TEST(test_idle_timeout) {
         ControlClientConfig c = client_config(F.bundle);
 
@@ -834,6 +869,8 @@ static Suite *control_suite(void) {
         tcase_add_test(tc, test_oversized_message);
         tcase_add_test(tc, test_malformed_request);
         tcase_add_test(tc, test_request_deadline);
+        tcase_add_test(tc, test_partial_message_deadline);
+        tcase_add_test(tc, test_v2_request_without_newline);
         tcase_add_test(tc, test_idle_timeout);
         tcase_add_test(tc, test_ipv6_bind_and_mark);
         tcase_add_test(tc, test_gnutls_cli_interop);
