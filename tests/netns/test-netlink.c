@@ -837,7 +837,6 @@ START_TEST(test_monitor_resync) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         MonitorSeen s = {};
         VethPair p;
-        bool resync = false;
 
         enter_netns();
         ck_assert_int_eq(rtnl_open(&rtnl), 0);
@@ -848,7 +847,7 @@ START_TEST(test_monitor_resync) {
 
         /* Thousands of address events without running the loop overflow even a 4 MiB buffer
          * (each event is charged as a full skb). */
-        for (unsigned i = 0; i < 40000 && !resync; i++) {
+        for (unsigned i = 0; i < 40000; i++) {
                 union in_addr_union a = { .in.s_addr = htonl(0x0a000000 | (i & 0xffff)) };
 
                 ck_assert_int_eq(rtnl_address_add(rtnl, p.a, AF_INET, &a, 32, 0), 0);
@@ -1036,17 +1035,24 @@ START_TEST(test_nft_server_traffic) {
         ck_assert_int_eq(rtnl_address_add(rtnl, va, AF_INET, &a, 24, 0), 0);
         ck_assert_int_eq(rtnl_link_set_up(rtnl, tun, true), 0);
         ck_assert_int_eq(rtnl_link_set_up(rtnl, va, true), 0);
+        a = addr(AF_INET6, "fd00:8::1");
+        ck_assert_int_eq(rtnl_address_add(rtnl, tun, AF_INET6, &a, 64, IFA_F_NODAD), 0);
+        a = addr(AF_INET6, "2001:db8:1::1");
+        ck_assert_int_eq(rtnl_address_add(rtnl, va, AF_INET6, &a, 64, IFA_F_NODAD), 0);
         ck_assert_int_eq(sysctl_ip_forward_set(AF_INET, true, NULL), 0);
+        ck_assert_int_eq(sysctl_ip_forward_set(AF_INET6, true, NULL), 0);
 
-        run_ok("nsenter --net=/proc/%d/ns/net sh -c 'ip addr add 10.8.0.2/24 dev c0 && ip link set c0 up && "
-               "ip route add default via 10.8.0.1'", (int) cpid);
-        run_ok("nsenter --net=/proc/%d/ns/net sh -c 'ip addr add 192.0.2.2/24 dev o0 && ip link set o0 up'",
-               (int) opid);
+        run_ok("nsenter --net=/proc/%d/ns/net sh -c 'ip addr add 10.8.0.2/24 dev c0 && "
+               "ip -6 addr add fd00:8::2/64 dev c0 nodad && ip link set c0 up && "
+               "ip route add default via 10.8.0.1 && ip -6 route add default via fd00:8::1'", (int) cpid);
+        run_ok("nsenter --net=/proc/%d/ns/net sh -c 'ip addr add 192.0.2.2/24 dev o0 && "
+               "ip -6 addr add 2001:db8:1::2/64 dev o0 nodad && ip link set o0 up'", (int) opid);
 
         ck_assert_int_eq(nft_server_table_apply(&c, NULL), 0);
 
         /* Client → outside works (replies come back to S's address and are un-NATed). */
         run_ok("nsenter --net=/proc/%d/ns/net ping -c 1 -W 2 -q 192.0.2.2 >/dev/null", (int) cpid);
+        run_ok("nsenter --net=/proc/%d/ns/net ping -6 -c 1 -W 2 -q 2001:db8:1::2 >/dev/null", (int) cpid);
 
         /* Outside → client is dropped even with a route to the pool... */
         run_ok("nsenter --net=/proc/%d/ns/net ip route add 10.8.0.0/24 via 192.0.2.1", (int) opid);
