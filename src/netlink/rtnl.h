@@ -54,8 +54,9 @@ typedef struct RtnlNexthop {
 } RtnlNexthop;
 
 /* A route. Zero means "default" for every field on input: table 0 = main, protocol 0 =
- * RTPROT_FLUXIFY, scope 0 = universe (link scope is chosen automatically for a unicast route with
- * neither gateway nor nexthops), type 0 = RTN_UNICAST, metric 0 = kernel default. */
+ * RTPROT_FLUXIFY, scope 0 = universe (link scope is chosen automatically for a v4 unicast route with
+ * neither gateway nor nexthops), type 0 = RTN_UNICAST, metric 0 = kernel default. For delete, zero
+ * protocol/type/scope match any: pass RTPROT_FLUXIFY to delete only ours. */
 typedef struct RtnlRoute {
         int family;                  /* AF_INET or AF_INET6 */
         union in_addr_union dst;
@@ -72,8 +73,8 @@ typedef struct RtnlRoute {
         RtnlNexthop nexthops[RTNL_NEXTHOPS_MAX];
 } RtnlRoute;
 
-/* A policy-routing rule ("ip rule"). On input protocol 0 = RTPROT_FLUXIFY, action 0 = FR_ACT_TO_TBL;
- * fwmask 0 with a non-zero fwmark = 0xffffffff. */
+/* A policy-routing rule ("ip rule"). On add, protocol 0 = RTPROT_FLUXIFY (on delete: any);
+ * action 0 = FR_ACT_TO_TBL; fwmask 0 with a non-zero fwmark = 0xffffffff. */
 typedef struct RtnlRule {
         int family;                  /* AF_INET or AF_INET6 */
         uint32_t priority;           /* required (no kernel-picked priorities: we must find it again) */
