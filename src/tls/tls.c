@@ -474,8 +474,9 @@ static int update_events(TlsStream *s) {
         case TLS_CLOSING:
                 if (!s->eof && s->state == TLS_ESTABLISHED)
                         ev |= EPOLLIN;
-                if (s->wlen > s->woff || s->wpending > 0 || s->bye_pending || s->shutdown_write_requested ||
-                    s->state == TLS_CLOSING)
+                /* Only while something is left to write: a half-closed stream must not spin. */
+                if (s->wlen > s->woff || s->wpending > 0 || s->bye_pending ||
+                    (s->shutdown_write_requested && !s->write_shut) || s->state == TLS_CLOSING)
                         ev |= EPOLLOUT;
                 break;
         default:
