@@ -78,7 +78,7 @@ typedef struct ControlServerCallbacks {
         bool (*session_id_in_use)(ControlServer *s, uint32_t id, void *userdata);
         /* An established v2 connection ended without control_conn_close(): the client said bye
          * (error 0, reason = its text), went idle (-ETIMEDOUT), or the TLS stream failed. c is freed
-         * when this returns. */
+         * when this returns (calling control_conn_close(c) here is allowed and does nothing). */
         void (*closed)(ControlServer *s, ControlConn *c, int error, const char *reason, void *userdata);
         /* Optional: a message from an established client (rekey notice). */
         void (*message)(ControlServer *s, ControlConn *c, const ControlMsg *m, void *userdata);
@@ -113,7 +113,8 @@ void control_conn_set_error_message(ControlConn *c, const char *fmt, ...) _print
 int control_conn_send_rekey(ControlConn *c, uint32_t epoch);
 /* Server push: routes (CIDR) and DNS servers (addresses); either may be NULL. */
 int control_conn_send_push(ControlConn *c, char *const *routes, char *const *dns);
-/* Sends bye(reason), flushes and closes; c is freed (no closed callback). */
+/* Sends bye(reason), flushes and closes; c is freed (no closed callback). Not from inside
+ * callbacks.request (refuse by returning an error there). */
 void control_conn_close(ControlConn *c, const char *reason);
 
 /* ---------------------------------------------------------------- client */
