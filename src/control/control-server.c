@@ -311,10 +311,54 @@ static const char *default_refusal(int r) {
         }
 }
 
+/* Checks a decoded request against the connection. Returns -1 if acceptable, else the error code
+ * with the text in buf. */
+static int request_refusal(ControlConn *c, const ControlRequest *req, bool at_eof, char *buf, size_t size) {
+        ControlServer *s = c->server;
+
+        if (req->protocol == CONTROL_PROTOCOL_V1 && !s->config.accept_legacy) {
+                snprintf(buf, size, "protocol version 1 is not accepted by this server (AcceptLegacyClients=no)");
+                return CONTROL_ERROR_UNSUPPORTED;
+        }
+        if (req->protocol == CONTROL_PROTOCOL_V2 && at_eof) {
+                snprintf(buf, size, "version 2 requests end with a newline");
+                return CONTROL_ERROR_BAD_REQUEST;
+        }
+        /* The identity is the certificate's CN; a request naming anyone else is refused (the Go
+         * reference trusted the request, flaw S3). v1 Go clients at HEAD send "". */
+        if (!(req->protocol == CONTROL_PROTOCOL_V1 && isempty(req->client_name)) &&
+            !streq(req->client_name, c->name)) {
+                snprintf(buf, size, "client name '%.64s' does not match the certificate (CN '%s')",
+                         req->client_name, c->name);
+                return CONTROL_ERROR_FORBIDDEN;
+        }
+        if (req->resume && !token_valid(s, req->resume_session_id, c->name, req->resume_token)) {
+                snprintf(buf, size, "invalid resume token for this session");
+                return CONTROL_ERROR_UNKNOWN_SESSION;
+        }
+        return -1;
+}
+
+/* Lets the daemon decide; fills in the id when the daemon left it to us. */
+static int request_grant(ControlConn *c, const ControlSessionRequest *sr, ControlGrant *ret) {
+        ControlServer *s = c->server;
+        int r;
+
+        c->in_request = true;
+        r = s->cb.request ? s->cb.request(s, c, sr, ret, s->userdata) : -EOPNOTSUPP;
+        c->in_request = false;
+        if (r >= 0 && ret->session_id == 0 && !sr->resume)
+                r = random_session_id(s, &ret->session_id);
+        if (r >= 0 && ((sr->resume && ret->session_id != sr->resume_session_id) ||
+                       (!ret->addresses.has4 && !ret->addresses.has6) || ret->udp_port == 0))
+                r = -EPROTO; /* the daemon broke the contract */
+        return r;
+}
+
 static void handle_request(ControlConn *c, const char *data, size_t size, bool at_eof) {
         ControlServer *s = c->server;
         ControlRequest req = {};
-        ControlSessionRequest sr = {};
+        ControlSessionRequest sr;
         ControlGrant grant = {};
         uint8_t secret[CONTROL_KEY_SIZE];
         char msg[256];
@@ -326,29 +370,14 @@ static void handle_request(ControlConn *c, const char *data, size_t size, bool a
                 return conn_refuse(c, CONTROL_ERROR_UNSUPPORTED, "unsupported control protocol version");
         if (r < 0)
                 return conn_refuse(c, CONTROL_ERROR_BAD_REQUEST, "malformed request");
-
-        if (req.protocol == CONTROL_PROTOCOL_V1 && !s->config.accept_legacy) {
+        r = request_refusal(c, &req, at_eof, msg, sizeof(msg));
+        if (r >= 0) {
                 control_request_done(&req);
-                return conn_refuse(c, CONTROL_ERROR_UNSUPPORTED,
-                                   "protocol version 1 is not accepted by this server (AcceptLegacyClients=no)");
-        }
-        if (req.protocol == CONTROL_PROTOCOL_V2 && at_eof) {
-                control_request_done(&req);
-                return conn_refuse(c, CONTROL_ERROR_BAD_REQUEST, "version 2 requests end with a newline");
-        }
-        /* The identity is the certificate's CN; a request naming anyone else is refused (the Go
-         * reference trusted the request, flaw S3). v1 Go clients at HEAD send "". */
-        if (!(req.protocol == CONTROL_PROTOCOL_V1 && isempty(req.client_name)) && !streq(req.client_name, c->name)) {
-                snprintf(msg, sizeof(msg), "client name '%.64s' does not match the certificate (CN '%s')",
-                         req.client_name, c->name);
-                control_request_done(&req);
-                return conn_refuse(c, CONTROL_ERROR_FORBIDDEN, msg);
-        }
-        if (req.resume && !token_valid(s, req.resume_session_id, c->name, req.resume_token)) {
-                control_request_done(&req);
-                return conn_refuse(c, CONTROL_ERROR_UNKNOWN_SESSION, "invalid resume token for this session");
+                return conn_refuse(c, r, msg);
         }
 
+        /* v2: the data-plane secret comes from the TLS exporter and never goes on the wire;
+         * v1: a random key that the response carries (inherent to version 1). */
         if (req.protocol == CONTROL_PROTOCOL_V2)
                 r = tls_stream_export(c->stream, TLS_EXPORTER_LABEL_DATA, secret, sizeof(secret));
         else
@@ -357,7 +386,6 @@ static void handle_request(ControlConn *c, const char *data, size_t size, bool a
                 control_request_done(&req);
                 return conn_refuse(c, CONTROL_ERROR_INTERNAL, "cannot derive the session secret");
         }
-
         sr = (ControlSessionRequest) {
                 .client_name = c->name,
                 .protocol = req.protocol,
@@ -369,14 +397,7 @@ static void handle_request(ControlConn *c, const char *data, size_t size, bool a
         c->protocol = req.protocol;
         control_request_done(&req);
 
-        c->in_request = true;
-        r = s->cb.request ? s->cb.request(s, c, &sr, &grant, s->userdata) : -EOPNOTSUPP;
-        c->in_request = false;
-        if (r >= 0 && grant.session_id == 0 && !sr.resume)
-                r = random_session_id(s, &grant.session_id);
-        if (r >= 0 && ((sr.resume && grant.session_id != sr.resume_session_id) ||
-                       (!grant.addresses.has4 && !grant.addresses.has6) || grant.udp_port == 0))
-                r = -EPROTO;
+        r = request_grant(c, &sr, &grant);
         if (r < 0) {
                 explicit_bzero(secret, sizeof(secret));
                 snprintf(msg, sizeof(msg), "%s", c->error_message ?: default_refusal(r));
