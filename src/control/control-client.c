@@ -35,8 +35,6 @@ struct ControlClient {
         sd_event_source *response_timer, *idle_timer, *keepalive_timer;
         unsigned dispatching;
         bool free_requested;
-        bool flushing;             /* bye sent, TLS close in progress */
-        bool detached;             /* freed by the owner while a bye was still flushing */
 };
 
 static void client_destroy(ControlClient *c) {
@@ -58,12 +56,7 @@ ControlClient *control_client_free(ControlClient *c) {
                 c->free_requested = true;
                 return NULL;
         }
-        if (c->flushing && c->stream) {
-                /* A bye is still being flushed: finish it, then go away on our own. */
-                c->detached = true;
-                c->userdata = NULL;
-                return NULL;
-        }
+        /* A bye still queued is pushed out by tls_stream_free(). */
         client_destroy(c);
         return NULL;
 }
@@ -341,8 +334,6 @@ static void on_stream_error(TlsStream *t, int error, void *userdata) {
         if (c->state == CLIENT_DONE) {
                 /* The bye was flushed (error 0) or failed: either way we are finished. */
                 c->stream = tls_stream_free(c->stream);
-                if (c->detached)
-                        client_destroy(c);
                 return;
         }
         if (error == 0)
@@ -474,6 +465,4 @@ void control_client_bye(ControlClient *c, const char *reason) {
         explicit_bzero(&c->session.data_secret, sizeof(c->session.data_secret));
         if (!c->stream || !tls_stream_is_established(c->stream) || tls_stream_close(c->stream) < 0)
                 c->stream = tls_stream_free(c->stream);
-        else
-                c->flushing = true;
 }

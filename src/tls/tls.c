@@ -376,9 +376,34 @@ static void stream_destroy(TlsStream *s) {
         free(s);
 }
 
+/* Freed while data or a close is still queued (a bye, then free): one non-blocking attempt to
+ * get it out, without waiting and without callbacks. The socket buffer almost always takes it. */
+static void flush_now(TlsStream *s) {
+        for (unsigned i = 0; i < 16 && (s->wpending > 0 || s->wlen > s->woff); i++) {
+                ssize_t n;
+
+                if (s->wpending > 0)
+                        n = gnutls_record_send(s->session, NULL, 0);
+                else {
+                        s->wpending = MIN(s->wlen - s->woff, (size_t) WRITE_CHUNK);
+                        n = gnutls_record_send(s->session, s->wbuf + s->woff, s->wpending);
+                }
+                if (n < 0)
+                        return;
+                s->wpending = 0;
+                s->woff += (size_t) n;
+        }
+        if (s->wlen == s->woff && !s->write_shut && (s->shutdown_write_requested || s->state == TLS_CLOSING)) {
+                if (gnutls_bye(s->session, GNUTLS_SHUT_WR) >= 0)
+                        s->write_shut = true;
+        }
+}
+
 TlsStream *tls_stream_free(TlsStream *s) {
         if (!s)
                 return NULL;
+        if (s->state == TLS_ESTABLISHED || s->state == TLS_CLOSING)
+                flush_now(s);
         if (s->dispatching > 0) {
                 /* Freed from inside one of our callbacks: finish when the callback returns. */
                 stream_teardown(s);
