@@ -28,21 +28,24 @@
 #define FLUX_DEGRADED_LOSS_PPM 100000U
 #define FLUX_RECOVERED_LOSS_PPM 50000U
 #define FLUX_LOSS_MIN_SAMPLES 50.0
+/* Effective capacity = capacity × weight × (1 − min(0.9, FLUX_LOSS_PENALTY × loss)). */
+#define FLUX_LOSS_PENALTY 5.0
 /* Windowed minimum RTT lifetime. */
 #define FLUX_RTT_MIN_WINDOW (10 * USEC_PER_SEC)
-/* Capacity estimator: start value, floor, growth factor per uncongested utilized sample, the
- * largest decrease per congested sample (overflow, or queueing only), and the queueing delay
- * (above the path's minimum RTT) that counts as a queue: max(FLUX_QUEUE_DELAY_MIN, rtt_min / 2). */
+/* Capacity estimator: start value, floor, growth over the delivery rate of an uncongested busy
+ * path, and the queueing delay (above the path's minimum RTT) that counts as a queue:
+ * max(FLUX_QUEUE_DELAY_MIN, rtt_min / 2). */
 #define FLUX_CAPACITY_INITIAL 125000.0         /* 1 Mbit/s: low, so new paths share early */
 #define FLUX_CAPACITY_FLOOR 12500.0            /* 100 kbit/s */
 #define FLUX_CAPACITY_GROWTH 1.25
-#define FLUX_CAPACITY_DECREASE 0.5                /* on heavy loss (> 10 %) */
-#define FLUX_CAPACITY_DECREASE_QUEUE 0.9          /* on queueing delay alone */
 #define FLUX_QUEUE_DELAY_MIN (4 * USEC_PER_MSEC)
 /* Sending at least this fraction of the estimate makes a sample "utilized" (may grow it). */
 #define FLUX_CAPACITY_UTILIZED 0.6
-/* Shortest interval a delivery-rate sample is taken over. */
+/* Shortest interval a delivery-rate sample is taken over; how many samples the "best recent
+ * delivery rate" looks back; how old an RTT sample may be to judge queueing. */
 #define FLUX_CAPACITY_SAMPLE (40 * USEC_PER_MSEC)
+#define FLUX_CAPACITY_HISTORY 8U
+#define FLUX_CAPACITY_RTT_FRESH (100 * USEC_PER_MSEC)
 /* Server: a path down for this long is forgotten. */
 #define FLUX_PATH_EXPIRE (60 * USEC_PER_SEC)
 
@@ -102,7 +105,9 @@ struct FluxPath {
         FluxPathReport cap_base;
         usec_t cap_base_time;
         uint64_t cap_base_tx_bytes;
-        usec_t rtt_interval_max;
+        usec_t rtt_last_time;           /* when rtt_last was measured */
+        double delivered_hist[FLUX_CAPACITY_HISTORY]; /* recent delivery-rate samples */
+        unsigned delivered_head;
         double loss_sent, loss_lost;
         uint32_t loss_ppm;
 
