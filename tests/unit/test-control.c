@@ -58,6 +58,7 @@ typedef struct Fixture {
         bool exit_on_established;
         bool stop;                /* set by callbacks: loop_until_stop() returns */
         bool close_in_closed;     /* the test daemon calls control_conn_close() from closed() */
+        uint32_t client_rekey_epoch, server_rekey_epoch;
 } Fixture;
 
 static Fixture F;
@@ -149,10 +150,18 @@ static void srv_closed(ControlServer *s, ControlConn *c, int error, const char *
                 F.stop = true;
 }
 
+static void srv_message(ControlServer *s, ControlConn *c, const ControlMsg *m, void *userdata) {
+        if (m->type == CONTROL_MSG_REKEY) {
+                F.server_rekey_epoch = m->rekey.epoch;
+                F.stop = true;
+        }
+}
+
 static const ControlServerCallbacks server_callbacks = {
         .request = srv_request,
         .session_id_in_use = srv_id_in_use,
         .closed = srv_closed,
+        .message = srv_message,
 };
 
 /* Session ids are unique per fixture; record the id the server handed out. */
@@ -173,6 +182,10 @@ static void cl_established(ControlClient *c, const ControlSession *s, void *user
 }
 
 static void cl_message(ControlClient *c, const ControlMsg *m, void *userdata) {
+        if (m->type == CONTROL_MSG_REKEY) {
+                F.client_rekey_epoch = m->rekey.epoch;
+                F.stop = true;
+        }
         if (m->type == CONTROL_MSG_PUSH) {
                 F.got_push = true;
                 F.pushed.type = m->type;
@@ -305,6 +318,14 @@ START_TEST(test_success_and_bye) {
                 loop_until_stop(5 * USEC_PER_SEC);
                 ck_assert(F.got_push);
         }
+
+        /* Rekey notices both ways. */
+        ck_assert_int_eq(control_conn_send_rekey(F.sessions[0].conn, 3), 0);
+        loop_until_stop(5 * USEC_PER_SEC);
+        ck_assert_uint_eq(F.client_rekey_epoch, 3);
+        ck_assert_int_eq(control_client_send_rekey(F.client, 7), 0);
+        loop_until_stop(5 * USEC_PER_SEC);
+        ck_assert_uint_eq(F.server_rekey_epoch, 7);
 
         /* The client says bye: the daemon hears about it with error 0 and the reason. */
         F.close_in_closed = true;
