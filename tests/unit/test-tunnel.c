@@ -4,11 +4,14 @@
  * (datapath-sim.h), on a simulated clock. */
 
 #include <check.h>
+#include <jansson.h>
 #include <string.h>
 
 #include "check-util.h"
 #include "datapath-sim.h"
+#include "in-addr-util.h"
 #include "path.h"
+#include "proto-test-util.h"
 #include "tunnel.h"
 #include "wire.h"
 
@@ -299,6 +302,177 @@ START_TEST(test_v1_round_trip) {
 }
 END_TEST
 
+/* ---- version 1 against the reference's own datagrams (tests/data/fluxify-go-v1.json) ---- */
+
+typedef struct V1Sink {
+        uint8_t last[2048];
+        size_t last_len, delivered;
+        uint8_t sent[2048];
+        size_t sent_len, n_sent;
+} V1Sink;
+
+static int v1_send(FluxTunnel *t, FluxPath *p, const uint8_t *buf, size_t len, void *userdata) {
+        V1Sink *k = userdata;
+
+        ck_assert_uint_le(len, sizeof(k->sent));
+        memcpy(k->sent, buf, len);
+        k->sent_len = len;
+        k->n_sent++;
+        return 0;
+}
+
+static void v1_deliver(FluxTunnel *t, const uint8_t *ip, size_t len, void *userdata) {
+        V1Sink *k = userdata;
+
+        ck_assert_uint_le(len, sizeof(k->last));
+        memcpy(k->last, ip, len);
+        k->last_len = len;
+        k->delivered++;
+}
+
+static json_t *vector(json_t *root, const char *section, const char *name) {
+        json_t *c;
+        size_t i;
+
+        json_array_foreach(json_object_get(root, section), i, c)
+                if (streq(json_string_value(json_object_get(c, "name")), name))
+                        return c;
+        ck_abort_msg("no vector %s", name);
+        return NULL;
+}
+
+static int feed(FluxTunnel *t, const union sockaddr_union *from, FluxPath *hint, json_t *c) {
+        size_t len;
+        uint8_t *d = unhex(json_string_value(json_object_get(c, "datagram_hex")), &len);
+        int r = flux_tunnel_receive(t, 5 * USEC_PER_SEC, from, hint, d, len);
+
+        free(d);
+        return r;
+}
+
+static void assert_delivered(V1Sink *k, json_t *c, const char *field) {
+        size_t len;
+        uint8_t *want = unhex(json_string_value(json_object_get(c, field)), &len);
+
+        ck_assert_uint_eq(k->last_len, len);
+        ck_assert(memcmp(k->last, want, len) == 0);
+        free(want);
+}
+
+static FluxTunnel *v1_tunnel(json_t *root, FluxTunnelRole role, uint32_t session, V1Sink *k) {
+        const FluxTunnelCallbacks cb = { .send_datagram = v1_send, .deliver_ip = v1_deliver };
+        uint8_t key[32];
+        FluxTunnelConfig cfg = {
+                .role = role,
+                .version = FLUX_WIRE_VERSION_1,
+                .session_id = session,
+                .secret = key,
+                .secret_size = sizeof(key),
+        };
+        union in_addr_union a4 = {}, a6 = {};
+        FluxTunnel *t;
+
+        unhex_exact(json_string_value(json_object_get(root, "key_hex")), key, sizeof(key));
+        ck_assert_int_eq(flux_tunnel_new(&cfg, &cb, k, USEC_PER_SEC, &t), 0);
+        ck_assert_int_eq(in_addr_from_string(AF_INET, "10.8.0.2", &a4), 0);
+        ck_assert_int_eq(in_addr_from_string(AF_INET6, "fd00:8::", &a6), 0);
+        ck_assert_int_eq(flux_tunnel_add_allowed_source(t, AF_INET, &a4, 32), 0);
+        ck_assert_int_eq(flux_tunnel_add_allowed_source(t, AF_INET6, &a6, 64), 0);
+        return t;
+}
+
+START_TEST(test_v1_reference_vectors_server) {
+        json_error_t err;
+        json_t *root = json_load_file(TEST_DATA("fluxify-go-v1.json"), 0, &err), *c;
+        union sockaddr_union a = sim_addr(0), b = sim_addr(1);
+        V1Sink k = {};
+        FluxTunnel *t;
+        size_t i;
+
+        ck_assert_msg(root, "%s", err.text);
+        t = v1_tunnel(root, FLUX_TUNNEL_SERVER, 3735928559U, &k);
+
+        /* Authentic IP from an address that did no handshake: no path, nothing delivered. */
+        ck_assert_int_eq(feed(t, &a, NULL, vector(root, "aead_packets", "ipv4_icmp_echo_84")), FLUX_RX_NO_PATH);
+        ck_assert_uint_eq(k.delivered, 0);
+
+        /* The Go client's handshake creates the path; the same bytes again are refused. */
+        ck_assert_int_eq(feed(t, &a, NULL, vector(root, "aead_packets", "handshake_empty")), FLUX_RX_CONTROL);
+        ck_assert_uint_eq(flux_tunnel_get_n_paths(t), 1);
+        ck_assert_int_eq(feed(t, &b, NULL, vector(root, "aead_packets", "handshake_empty")), FLUX_RX_REPLAY);
+        ck_assert_uint_eq(flux_tunnel_get_n_paths(t), 1);
+
+        /* Its heartbeat is echoed: type 2, 8-byte payload, 58 bytes. */
+        ck_assert_int_eq(feed(t, &a, NULL, vector(root, "aead_packets", "heartbeat")), FLUX_RX_CONTROL);
+        ck_assert_uint_eq(k.n_sent, 1);
+        ck_assert_uint_eq(k.sent_len, 58);
+        ck_assert_uint_eq(k.sent[0], 1);
+        ck_assert_uint_eq(k.sent[1], 2);
+
+        /* Its IP packets, IPv4, IPv6, 1400 bytes, gzip. */
+        c = vector(root, "aead_packets", "ipv4_icmp_echo_84");
+        ck_assert_int_eq(feed(t, &a, NULL, c), FLUX_RX_DATA);
+        assert_delivered(&k, c, "plaintext_hex");
+        c = vector(root, "aead_packets", "ipv6_icmpv6_echo_104");
+        ck_assert_int_eq(feed(t, &a, NULL, c), FLUX_RX_DATA);
+        assert_delivered(&k, c, "plaintext_hex");
+        c = vector(root, "aead_packets", "ipv4_udp_1400");
+        ck_assert_int_eq(feed(t, &a, NULL, c), FLUX_RX_DATA);
+        assert_delivered(&k, c, "plaintext_hex");
+        ck_assert_uint_eq(k.delivered, 3);
+        /* The gzip vector is a downlink packet (from 93.184.216.34): inflated, then refused as
+         * not from the client's own address. */
+        ck_assert_int_eq(feed(t, &a, NULL, vector(root, "aead_packets", "ipv4_tcp_gzip")), FLUX_RX_SPOOFED);
+        ck_assert_uint_eq(k.delivered, 3);
+
+        /* Hardening: a replayed IP packet (the reference accepted it), another session. */
+        ck_assert_int_eq(feed(t, &a, NULL, vector(root, "aead_packets", "ipv4_icmp_echo_84")), FLUX_RX_REPLAY);
+        ck_assert_int_eq(feed(t, &a, NULL, vector(root, "aead_packets", "ipv4_udp_max_ids")), FLUX_RX_WRONG_SESSION);
+
+        /* Every negative vector is rejected, nothing delivered. */
+        json_array_foreach(json_object_get(root, "aead_negative"), i, c) {
+                int r = feed(t, &a, NULL, c);
+
+                ck_assert_msg(r == FLUX_RX_MALFORMED || r == FLUX_RX_AUTH_FAILED || r == FLUX_RX_WRONG_SESSION,
+                              "%s: %s", json_string_value(json_object_get(c, "name")), flux_rx_result_to_string(r));
+        }
+        ck_assert_uint_eq(k.delivered, 3);
+        ck_assert_uint_eq(flux_tunnel_get_stats(t)->rx_packets, 3);
+        ck_assert_uint_eq(flux_tunnel_get_stats(t)->spoofed_drops, 1);
+        flux_tunnel_free(t);
+        json_decref(root);
+}
+END_TEST
+
+START_TEST(test_v1_reference_vectors_client) {
+        json_error_t err;
+        json_t *root = json_load_file(TEST_DATA("fluxify-go-v1.json"), 0, &err), *c;
+        V1Sink k = {};
+        FluxTunnel *t;
+        FluxPath *p;
+
+        ck_assert_msg(root, "%s", err.text);
+        t = v1_tunnel(root, FLUX_TUNNEL_CLIENT, 3735928559U, &k);
+        ck_assert_int_eq(flux_tunnel_add_path(t, USEC_PER_SEC, 1, FLUX_PATH_PRIMARY, 1.0, NULL, &p), 0);
+        /* One key both ways: a Go server's downlink opens like this, gzip included (the reference
+         * server compresses every downlink packet); no source check on the client. */
+        c = vector(root, "aead_packets", "ipv4_tcp_gzip");
+        ck_assert_int_eq(feed(t, NULL, p, c), FLUX_RX_DATA);
+        assert_delivered(&k, c, "original_hex");
+        ck_assert_int_eq(feed(t, NULL, p, c), FLUX_RX_REPLAY);
+        c = vector(root, "aead_packets", "ipv4_udp_1400");
+        ck_assert_int_eq(feed(t, NULL, p, c), FLUX_RX_DATA);
+        assert_delivered(&k, c, "plaintext_hex");
+        ck_assert_int_eq(feed(t, NULL, p, vector(root, "aead_packets", "ipv4_udp_max_ids")), FLUX_RX_WRONG_SESSION);
+        /* Our first tick sends the handshake (50 bytes) then a heartbeat (58 bytes). */
+        ck_assert_int_eq(flux_tunnel_tick(t, 2 * USEC_PER_SEC), 0);
+        ck_assert_uint_eq(k.n_sent, 2);
+        ck_assert_uint_eq(k.sent_len, 58);
+        flux_tunnel_free(t);
+        json_decref(root);
+}
+END_TEST
+
 static Suite *tunnel_suite(void) {
         Suite *s = suite_create("tunnel");
         TCase *tc = tcase_create("v2");
@@ -314,6 +488,8 @@ static Suite *tunnel_suite(void) {
 
         tc = tcase_create("v1");
         tcase_add_test(tc, test_v1_round_trip);
+        tcase_add_test(tc, test_v1_reference_vectors_server);
+        tcase_add_test(tc, test_v1_reference_vectors_client);
         suite_add_tcase(s, tc);
         return s;
 }
