@@ -11,6 +11,8 @@
  *   echo          IPv4 and IPv6 echo through the server's TUN: requests sent, replies received
  *   attacks       replayed data datagrams, a datagram for an unknown session, a forged one, a
  *                 runt, and an echo with a spoofed inner source (none may produce a reply)
+ *   detached      --resume: the control connection was dropped without a bye; echo still works
+ *   resumed       --resume: a new control connection resumed the same session (token)
  *   ready         then hold the session until --hold seconds pass or the server ends it
  *   closed        how the control connection ended
  * Exit status 0 when every step completed; the harness checks the server's counters over D-Bus. */
@@ -44,6 +46,8 @@ typedef enum Step {
         STEP_PATHS,
         STEP_ECHO,
         STEP_ATTACKS,
+        STEP_DETACHED,  /* --resume: control connection dropped, data plane still in use */
+        STEP_RESUMING,
         STEP_HOLD,
         STEP_DONE,
 } Step;
@@ -71,7 +75,14 @@ typedef struct Client {
         int captured_fd;
         usec_t hold;
         int result;
+        unsigned protocol;
+        bool resume_test;
+        usec_t resume_at;
+        const PkiBundle *bundle;
+        const char *server_name;
 } Client;
+
+static int client_connect(Client *c, bool resume);
 
 static void client_finish(Client *c, int result) {
         if (c->result == 0)
@@ -161,7 +172,7 @@ static void on_deliver_ip(FluxTunnel *t, const uint8_t *ip, size_t len, void *us
         if (len >= sizeof(struct iphdr) + sizeof(struct icmphdr) && ip[0] >> 4 == 4 && ip[9] == IPPROTO_ICMP) {
                 const struct icmphdr *icmp = (const struct icmphdr *) (ip + (ip[0] & 0xf) * 4);
                 if (icmp->type == ICMP_ECHOREPLY && ntohs(icmp->un.echo.id) == ECHO_ID) {
-                        if (c->step == STEP_ECHO)
+                        if (c->step == STEP_ECHO || c->step == STEP_DETACHED)
                                 c->echo_replies4++;
                         else
                                 c->unexpected_replies++;
@@ -170,7 +181,7 @@ static void on_deliver_ip(FluxTunnel *t, const uint8_t *ip, size_t len, void *us
                    ip[6] == IPPROTO_ICMPV6) {
                 const struct icmp6_hdr *icmp = (const struct icmp6_hdr *) (ip + sizeof(struct ip6_hdr));
                 if (icmp->icmp6_type == ICMP6_ECHO_REPLY && ntohs(icmp->icmp6_id) == ECHO_ID) {
-                        if (c->step == STEP_ECHO)
+                        if (c->step == STEP_ECHO || c->step == STEP_DETACHED)
                                 c->echo_replies6++;
                         else
                                 c->unexpected_replies++;
@@ -232,7 +243,8 @@ static int on_udp(sd_event_source *s, int fd, uint32_t revents, void *userdata) 
 
 static bool all_paths_up(Client *c) {
         for (unsigned i = 0; i < c->n_paths; i++)
-                if (flux_path_get_state(c->paths[i]) != FLUX_PATH_UP || flux_path_get_rtt(c->paths[i]) == 0)
+                if (flux_path_get_state(c->paths[i]) != FLUX_PATH_UP ||
+                    (c->protocol == 2 && flux_path_get_rtt(c->paths[i]) == 0)) /* v1 has no probes */
                         return false;
         return true;
 }
@@ -335,16 +347,52 @@ static int on_step(sd_event_source *s, uint64_t usec, void *userdata) {
                 if (n > c->step_deadline) {
                         printf("{\"event\":\"attacks\",\"replayed\":%d,\"unexpected_replies\":%u}\n", REPLAY_COUNT,
                                c->unexpected_replies);
+                        fflush(stdout);
+                        if (c->resume_test) {
+                                /* Lose the control connection (no bye): the server keeps the data plane. */
+                                c->control = control_client_free(c->control);
+                                c->echo_replies4 = c->echo_replies6 = 0;
+                                c->step = STEP_DETACHED;
+                                c->step_deadline = n + 2 * USEC_PER_SEC;
+                                send_echoes(c);
+                                break;
+                        }
                         printf("{\"event\":\"ready\",\"session_id\":%" PRIu32 "}\n", c->session.session_id);
                         fflush(stdout);
                         c->step = STEP_HOLD;
                         c->step_deadline = n + c->hold;
                 }
                 break;
+        case STEP_DETACHED:
+                if ((c->echo_replies4 >= ECHO_COUNT && c->echo_replies6 >= ECHO_COUNT) || n > c->step_deadline) {
+                        printf("{\"event\":\"detached\",\"received4\":%u,\"received6\":%u}\n", c->echo_replies4,
+                               c->echo_replies6);
+                        fflush(stdout);
+                        /* Stay detached a moment so the server's state can be observed. */
+                        c->step = STEP_RESUMING;
+                        c->resume_at = n + 1500 * USEC_PER_MSEC;
+                        c->step_deadline = c->resume_at + 10 * USEC_PER_SEC;
+                }
+                break;
+        case STEP_RESUMING:
+                if (!c->control && n >= c->resume_at && client_connect(c, true) < 0) {
+                        client_finish(c, -ECONNREFUSED);
+                        return 0;
+                }
+                if (n > c->step_deadline) {
+                        printf("{\"event\":\"error\",\"step\":\"resume\"}\n");
+                        client_finish(c, -ETIMEDOUT);
+                        return 0;
+                }
+                break;
         case STEP_HOLD:
                 if (n > c->step_deadline) {
-                        /* The bye is flushed by the loop: leave it a moment before exiting. */
-                        control_client_bye(c->control, "test done");
+                        /* The bye is flushed by the loop: leave it a moment before exiting. A
+                         * version 1 session has no control connection left to say it on. */
+                        if (c->protocol == 2 && c->control)
+                                control_client_bye(c->control, "test done");
+                        else
+                                c->control = control_client_free(c->control);
                         c->control = NULL;
                         printf("{\"event\":\"closed\",\"error\":0,\"message\":\"bye sent\"}\n");
                         fflush(stdout);
@@ -389,6 +437,21 @@ static void on_established(ControlClient *cc, const ControlSession *session, voi
         usec_t n;
         int r;
 
+        if (c->step == STEP_RESUMING) {
+                printf("{\"event\":\"resumed\",\"session_id\":%" PRIu32 ",\"resumed\":%s}\n", session->session_id,
+                       session->resumed ? "true" : "false");
+                printf("{\"event\":\"ready\",\"session_id\":%" PRIu32 "}\n", session->session_id);
+                fflush(stdout);
+                if (!session->resumed || session->session_id != c->session.session_id) {
+                        client_finish(c, -ESTALE);
+                        return;
+                }
+                memcpy(c->session.resume_token, session->resume_token, CONTROL_TOKEN_SIZE);
+                c->step = STEP_HOLD;
+                (void) sd_event_now(c->event, CLOCK_MONOTONIC, &c->step_deadline);
+                c->step_deadline += c->hold;
+                return;
+        }
         c->session = *session;
         if (session->addresses.has4)
                 (void) in_addr_to_string(AF_INET, &session->addresses.address4, a4, sizeof(a4));
@@ -446,6 +509,21 @@ static const ControlClientCallbacks control_callbacks = {
         .closed = on_closed,
 };
 
+static int client_connect(Client *c, bool resume) {
+        ControlClientConfig cfg = {
+                .bundle = c->bundle,
+                .server_name = c->server_name,
+                .remote = c->server,
+                .protocol = c->protocol,
+                .resume = resume,
+                .resume_session_id = resume ? c->session.session_id : 0,
+        };
+
+        if (resume)
+                memcpy(cfg.resume_token, c->session.resume_token, CONTROL_TOKEN_SIZE);
+        return control_client_new(c->event, &cfg, &control_callbacks, c, &c->control);
+}
+
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "bundle", required_argument, NULL, 'b' },
@@ -456,13 +534,14 @@ int main(int argc, char *argv[]) {
                 { "hold", required_argument, NULL, 'H' },
                 { "target4", required_argument, NULL, '4' },
                 { "target6", required_argument, NULL, '6' },
+                { "protocol", required_argument, NULL, 'V' },
+                { "resume", no_argument, NULL, 'R' },
                 {},
         };
         _cleanup_(pki_bundle_freep) PkiBundle *bundle = NULL;
         const char *bundle_path = NULL, *server = NULL, *server_name = NULL;
         unsigned port = CONTROL_PORT_DEFAULT;
-        Client c = { .n_paths = 1, .hold = 30 * USEC_PER_SEC, .captured_fd = -EBADF };
-        ControlClientConfig cfg;
+        Client c = { .n_paths = 1, .hold = 30 * USEC_PER_SEC, .captured_fd = -EBADF, .protocol = 2 };
         int opt, r;
 
         log_open();
@@ -478,13 +557,15 @@ int main(int argc, char *argv[]) {
                 case 'H': c.hold = (usec_t) atoi(optarg) * USEC_PER_SEC; break;
                 case '4': (void) inet_pton(AF_INET, optarg, &c.target4.in); break;
                 case '6': (void) inet_pton(AF_INET6, optarg, &c.target6.in6); break;
+                case 'V': c.protocol = (unsigned) atoi(optarg) == 1 ? 1 : 2; break;
+                case 'R': c.resume_test = true; break;
                 default: return 2;
                 }
         if (c.n_paths < 1 || c.n_paths > MAX_PATHS)
                 c.n_paths = 1;
         if (!bundle_path || !server) {
                 fprintf(stderr, "usage: %s --bundle FILE --server ADDRESS [--server-name NAME] [--control-port N] "
-                        "[--paths N] [--hold SEC]\n", program_invocation_short_name);
+                        "[--paths N] [--hold SEC] [--protocol 1|2] [--resume]\n", program_invocation_short_name);
                 return 2;
         }
         r = pki_bundle_load(bundle_path, &bundle);
@@ -499,13 +580,9 @@ int main(int argc, char *argv[]) {
         r = sd_event_default(&c.event);
         if (r < 0)
                 return 1;
-        cfg = (ControlClientConfig) {
-                .bundle = bundle,
-                .server_name = server_name ?: server,
-                .remote = c.server,
-                .protocol = 2,
-        };
-        r = control_client_new(c.event, &cfg, &control_callbacks, &c, &c.control);
+        c.bundle = bundle;
+        c.server_name = server_name ?: server;
+        r = client_connect(&c, false);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the control connection: %m"), 1;
         (void) sd_event_add_time_relative(c.event, NULL, CLOCK_MONOTONIC, 60 * USEC_PER_SEC + c.hold, 0, NULL,

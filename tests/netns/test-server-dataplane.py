@@ -98,9 +98,9 @@ def spawn(d, exe, ns):
 
 
 class Client:
-    def __init__(self, exe, ns, bundle, paths=2, hold=30):
+    def __init__(self, exe, ns, bundle, paths=2, hold=30, extra=()):
         self.proc = subprocess.Popen(['ip', 'netns', 'exec', ns, exe, '--bundle', bundle, '--server', SERVER_IP,
-                                      '--paths', str(paths), '--hold', str(hold)],
+                                      '--paths', str(paths), '--hold', str(hold)] + list(extra),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.events = {}
         self.buf = b''
@@ -236,6 +236,24 @@ def run(exe, client_exe, tmp, update):
         time.sleep(0.2)
         check(d.get(ROOT, MGR_IF, 'SessionCount') == 0, 'SessionCount 0 after Terminate')
 
+        # 1b. Control connection lost without a bye: the data plane keeps working, the session
+        # waits (detached), and a new connection resumes it with the token.
+        c = Client(client_exe, tb.cli, bundle, paths=1, extra=['--resume'])
+        det = c.wait_event('detached')
+        check(det is not None and det['received4'] == 3 and det['received6'] == 3,
+              'data plane kept running while the control connection was lost')
+        rc, out, _ = d.call(ROOT, MGR_IF, 'ListSessions')
+        spath = out['data'][0][0][2] if rc == 0 and out['data'][0] else None
+        check(spath is not None and d.get(spath, SESSION_IF, 'State') == 'detached', 'Session.State detached')
+        res = c.wait_event('resumed')
+        check(res is not None and res['resumed'] and res['session_id'] == c.events['established']['session_id'],
+              'control connection resumed the same session')
+        check(c.wait_event('ready') is not None and spath and d.get(spath, SESSION_IF, 'State') == 'active',
+              'Session.State active again after the resume')
+        if spath:
+            d.send(spath, SESSION_IF + '.Terminate', 'string:resume test over')
+        check(c.finish() == 0, 'resumed client heard bye')
+
         # 2. Same client again (same addresses: lease), then revocation ends it at once.
         c = Client(client_exe, tb.cli, bundle, paths=1)
         est = c.wait_event('established')
@@ -250,6 +268,32 @@ def run(exe, client_exe, tmp, update):
         c = Client(client_exe, tb.cli, bundle, paths=1, hold=1)
         rc = c.finish(20)
         check(rc != 0 and 'ready' not in c.events, 'a revoked client cannot set up a session')
+
+        # 2b. A version 1 client: refused by default, served once AcceptLegacyClients=yes is
+        # reloaded.
+        legacy = os.path.join(tmp, 'legacy.bundle')
+        issue_bundle(d, 'legacy', legacy)
+        c = Client(client_exe, tb.cli, legacy, paths=1, hold=1, extra=['--protocol', '1'])
+        rc = c.finish(20)
+        check(rc != 0 and 'established' not in c.events, 'version 1 client refused by default')
+        with open(os.path.join(d.dirs['etc'], 'server.conf'), 'a') as f:
+            f.write('AcceptLegacyClients=yes\n')
+        rc, txt = d.send(ROOT, MGR_IF + '.Reload')
+        check(rc == 0, 'Reload() with AcceptLegacyClients=yes')
+        c = Client(client_exe, tb.cli, legacy, paths=1, hold=1, extra=['--protocol', '1'])
+        est = c.wait_event('established')
+        # The revoked client's lease was forgotten, so its address is the first free one again.
+        check(est is not None and est['protocol'] == 1 and est['address4'] == '10.8.0.2',
+              'version 1 session set up (revoked lease reused)')
+        echo = c.wait_event('echo')
+        check(echo is not None and echo['received4'] == 3, 'version 1 echo through the TUN')
+        c.finish()
+        rc, out, _ = d.call(ROOT, MGR_IF, 'ListSessions')
+        legacy_sessions = [x for x in (out['data'][0] if rc == 0 else []) if x[1] == 'legacy']
+        check(len(legacy_sessions) == 1, 'version 1 session listed (it lives until LegacyIdleTimeoutSec)')
+        for x in legacy_sessions:
+            d.send(x[2], SESSION_IF + '.Terminate', 'string:done')
+        check(d.get(ROOT, MGR_IF, 'SessionCount') == 0, 'version 1 session terminated')
 
         # 3. kill -9, restart, clean stop.
         os.kill(d.proc.pid, signal.SIGKILL)
