@@ -65,6 +65,7 @@ struct TlsStream {
 
         char *peer_name;
         char verify_error[VERIFY_ERROR_MAX];
+        int alert;                     /* specific alert for a verification failure, -1 = let GnuTLS choose */
 
         unsigned dispatching;
         bool free_requested;
@@ -307,6 +308,11 @@ static int verify_peer(gnutls_session_t session) {
                 return GNUTLS_E_CERTIFICATE_ERROR;
         }
         if (status != 0) {
+                /* Tell the peer precisely what is wrong with its certificate (RFC 8446 §6.2). */
+                s->alert = (status & GNUTLS_CERT_REVOKED) ? GNUTLS_A_CERTIFICATE_REVOKED :
+                           (status & GNUTLS_CERT_EXPIRED) ? GNUTLS_A_CERTIFICATE_EXPIRED :
+                           (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA)) ? GNUTLS_A_UNKNOWN_CA :
+                                                                                                 GNUTLS_A_BAD_CERTIFICATE;
                 if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) >= 0) {
                         snprintf(s->verify_error, sizeof(s->verify_error), "%s", (const char *) out.data);
                         gnutls_free(out.data);
@@ -520,7 +526,9 @@ static bool do_handshake(TlsStream *s) {
         }
         if (r < 0) {
                 /* Tell the peer why (bad certificate, revoked, …) before closing. */
-                if (r != GNUTLS_E_FATAL_ALERT_RECEIVED && r != GNUTLS_E_PREMATURE_TERMINATION)
+                if (s->alert >= 0)
+                        (void) gnutls_alert_send(s->session, GNUTLS_AL_FATAL, s->alert);
+                else if (r != GNUTLS_E_FATAL_ALERT_RECEIVED && r != GNUTLS_E_PREMATURE_TERMINATION)
                         (void) gnutls_alert_send_appropriate(s->session, r);
                 return fail(s, stream_errno(s, r));
         }
@@ -768,6 +776,7 @@ int tls_stream_new(TlsContext *c, sd_event *e, int fd, const TlsStreamCallbacks 
         s->cb = *cb;
         s->userdata = userdata;
         s->rbuf = LINE_BUFFER_INIT(c->limits.max_message_size);
+        s->alert = -1;
 
         flags = (c->server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS;
         r = gnutls_init(&s->session, flags);

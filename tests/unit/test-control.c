@@ -385,7 +385,8 @@ START_TEST(test_revoked_client) {
         run_once(&c, true);
         ck_assert(!F.established);
         ck_assert_int_eq(F.client_error, -EPERM);
-        ck_assert_msg(strstr(F.client_message, "rejected our certificate"), "%s", F.client_message);
+        ck_assert_msg(strstr(F.client_message, "peer rejected our certificate: Certificate was revoked"), "%s",
+                      F.client_message);
         ck_assert_uint_eq(F.n_requests, 0);
 
         /* A valid client still gets in. */
@@ -423,6 +424,8 @@ START_TEST(test_expired_client) {
         run_once(&c, true);
         ck_assert(!F.established);
         ck_assert_int_eq(F.client_error, -EPERM);
+        ck_assert_msg(strstr(F.client_message, "peer rejected our certificate: Certificate is expired"), "%s",
+                      F.client_message);
         ck_assert_uint_eq(F.n_requests, 0);
 }
 END_TEST
