@@ -754,3 +754,91 @@ tb_iperf_server() {
         tb_wait_for 5 ip netns exec "$TB_P-$ns" sh -c "ss -ltn | grep -q ':$port '" ||
                 tb_die "iperf3 server on $ns:$port did not start"
 }
+
+# ---------------------------------------------------------------------------------------------
+# Fluxify helpers for the e2e suite and the demo
+
+# Compact view of the server's objects (GetManagedObjects) as JSON:
+# {"sessions": [{"id", "name", "state", "addresses", "counters": {...}, "connections": [{"state",
+#   "rtt_us", "remote", "loss_ppm"}]}], "manager": {...}}
+tb_server_state() {
+        busctl --address="$TB_BUS_S" -j call org.fluxify.server1 /org/fluxify/server1 \
+                org.freedesktop.DBus.ObjectManager GetManagedObjects 2>/dev/null | "$TB_PY" -c '
+import json, sys
+try:
+    objs = json.load(sys.stdin)["data"][0]
+except Exception:
+    print(json.dumps({"error": "no server on the bus", "sessions": []})); sys.exit()
+val = lambda props: {k: v["data"] for k, v in props.items()}
+out = {"sessions": []}
+for path, ifs in sorted(objs.items()):
+    s = ifs.get("org.fluxify.server1.Session")
+    if not s:
+        continue
+    s = val(s)
+    conns = []
+    for cp in s.get("Connections", []):
+        c = val(objs.get(cp, {}).get("org.fluxify.server1.Connection", {}))
+        conns.append({"path": cp, "state": c.get("State"), "rtt_us": c.get("RTTUSec"),
+                      "remote": c.get("RemoteAddress"), "loss_ppm": c.get("LossPPM")})
+    counters = {k: v for k, v in s.items() if isinstance(v, int) and k not in ("Id", "CreatedUSec")}
+    out["sessions"].append({"path": path, "id": s.get("Id"), "name": s.get("ClientName"),
+                            "state": s.get("State"), "addresses": s.get("Addresses"),
+                            "counters": counters, "connections": conns})
+print(json.dumps(out))'
+}
+
+# tb_sq 'EXPR': evaluates EXPR over the server state `s` (see tb_server_state), prints the result.
+tb_sq() { tb_server_state | "$TB_PY" -c 'import json,sys; s=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+
+# Client paths (fluxifyctl paths --json) as a Python list `p` for tb_pq 'EXPR'.
+tb_pq() {
+        tb_cctl paths --json=short 2>/dev/null | "$TB_PY" -c '
+import json, sys
+try:
+    p = json.load(sys.stdin)
+except Exception:
+    p = []
+print(eval(sys.argv[1]))' "$1"
+}
+
+# State of one client path ("up", "down", ...), by interface name.
+tb_path_state() { tb_pq "next((r.get('State') for r in p if r.get('Interface') == '$1'), 'absent')"; }
+
+tb_wait_path_state() { # IFACE STATE TIMEOUT_S
+        local k st=""
+        for ((k = 0; k < ${3:-10} * 20; k++)); do
+                st=$(tb_path_state "$1")
+                [ "$st" = "$2" ] && return 0
+                sleep 0.05
+        done
+        tb_log "path $1 is '$st', wanted '$2'"
+        return 1
+}
+
+# The client's tunnel IPv4 address (from its Session object).
+tb_client_addr4() {
+        busctl --address="$TB_BUS_C" -j get-property "org.fluxify.client1.${1:-laptop}" /org/fluxify/client1/session \
+                org.fluxify.client1.Session Addresses 2>/dev/null |
+                "$TB_PY" -c 'import json,sys; print(next((a.split("/")[0] for a in json.load(sys.stdin)["data"] if ":" not in a), ""))'
+}
+
+# Everything up: server, a client profile over IFACES, connected with `fluxifyctl connect`, all
+# paths up. tb_fx_up PROFILE IFACES [SCHEDULER]
+tb_fx_up() {
+        local profile=$1 ifaces=$2 sched=${3:-weighted} n
+        n=$(tr ',' '\n' <<<"$ifaces" | wc -l)
+        tb_alive server || tb_server_start
+        [ -f "$TB_RUN/client/etc/client/$profile.conf" ] || tb_client_config "$profile" "$ifaces" "$sched"
+        tb_alive "client-$profile" || tb_client_start "$profile"
+        tb_cctl -p "$profile" connect --ifaces "$ifaces" --scheduler "$sched" ||
+                tb_die "fluxifyctl connect --ifaces $ifaces failed"
+        tb_wait_client_state "$profile" connected 15 || tb_die "client $profile did not connect"
+        local k
+        for ((k = 0; k < 200; k++)); do
+                [ "$(tb_pq "sum(1 for r in p if r.get('State') == 'up')")" -ge "$n" ] && return 0
+                sleep 0.05
+        done
+        tb_cctl -p "$profile" paths >&2
+        tb_die "not all $n paths came up"
+}
