@@ -746,6 +746,26 @@ static int on_handshake_timer(sd_event_source *es, uint64_t usec, void *userdata
         return 0;
 }
 
+/* Our own transport, so that a peer that went away gives EPIPE instead of SIGPIPE. */
+static ssize_t transport_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt) {
+        TlsStream *s = ptr;
+        struct msghdr mh = { .msg_iov = (struct iovec *) iov, .msg_iovlen = (size_t) iovcnt };
+        ssize_t n = sendmsg(s->fd, &mh, MSG_NOSIGNAL);
+
+        if (n < 0)
+                gnutls_transport_set_errno(s->session, errno);
+        return n;
+}
+
+static ssize_t transport_pull(gnutls_transport_ptr_t ptr, void *buf, size_t size) {
+        TlsStream *s = ptr;
+        ssize_t n = recv(s->fd, buf, size, 0);
+
+        if (n < 0)
+                gnutls_transport_set_errno(s->session, errno);
+        return n;
+}
+
 int tls_stream_new(TlsContext *c, sd_event *e, int fd, const TlsStreamCallbacks *cb, void *userdata,
                    TlsStream **ret) {
         _cleanup_(tls_stream_freep) TlsStream *s = NULL;
@@ -824,7 +844,9 @@ int tls_stream_new(TlsContext *c, sd_event *e, int fd, const TlsStreamCallbacks 
         if (r < 0)
                 return r;
         s->fd = fd;
-        gnutls_transport_set_int(s->session, fd);
+        gnutls_transport_set_ptr(s->session, s);
+        gnutls_transport_set_vec_push_function(s->session, transport_push);
+        gnutls_transport_set_pull_function(s->session, transport_pull);
         s->counted = true;
         c->handshakes++;
         *ret = TAKE_PTR(s);

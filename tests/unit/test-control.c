@@ -360,6 +360,23 @@ START_TEST(test_wrong_ca) {
         ck_assert_msg(strcasestr(F.client_message, "not trusted"), "%s",
                       F.client_message);
         ck_assert_uint_eq(F.n_requests, 0);
+        /* A client that trusts our server but holds a certificate from another CA: the server
+         * refuses it. */
+        {
+                _cleanup_(pki_bundle_freep) PkiBundle *mixed = NULL;
+                _cleanup_(freep) char *text = NULL;
+
+                ck_assert_int_ge(asprintf(&text, "%s%s%s", pki_bundle_ca_pem(F.bundle), pki_bundle_cert_pem(b),
+                                          pki_bundle_key_pem(b)), 0);
+                ck_assert_int_eq(pki_bundle_parse(text, strlen(text), &mixed), 0);
+                c = client_config(mixed);
+                run_once(&c, true);
+                ck_assert(!F.established);
+                ck_assert_int_eq(F.client_error, -EPERM);
+                ck_assert_msg(strstr(F.client_message, "peer rejected our certificate: CA is unknown"), "%s",
+                              F.client_message);
+                ck_assert_uint_eq(F.n_requests, 0);
+        }
         (void) nftw(odir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 END_TEST
