@@ -106,8 +106,13 @@ static FluxReorderEntry *entry_of(FluxReorder *r, uint32_t seq) {
         return &r->ring[seq & (r->capacity - 1)];
 }
 
+/* pkt == NULL: the sequence number is consumed without anything to deliver (flux_reorder_skip()). */
 static void deliver(FluxReorder *r, uint32_t seq, const uint8_t *pkt, size_t len) {
         history_set(r, seq, true);
+        if (!pkt) {
+                r->stats.consumed++;
+                return;
+        }
         r->stats.delivered++;
         r->deliver(pkt, len, r->userdata);
 }
@@ -126,7 +131,7 @@ static void advance_one(FluxReorder *r) {
         }
         e->used = false;
         if (e->slot == SLOT_NONE) {
-                /* An oversize packet already delivered out of order. */
+                /* Already delivered out of order (oversize), or consumed without data. */
                 history_set(r, seq, true);
                 return;
         }
@@ -222,6 +227,12 @@ FluxReorderResult flux_reorder_insert(FluxReorder *r, usec_t now, uint32_t seq, 
                 r->stats.duplicates++;
                 return FLUX_REORDER_DUPLICATE;
         }
+        if (!pkt) {
+                /* Nothing to hold: only remember that this number needs no waiting for. */
+                *e = (FluxReorderEntry) { .used = true, .slot = SLOT_NONE };
+                deliver(r, seq, NULL, 0);
+                return FLUX_REORDER_DELIVERED;
+        }
         if (len > FLUX_REORDER_SLOT_SIZE || r->n_free == 0) {
                 /* Cannot hold it: deliver it out of order rather than lose it. */
                 *e = (FluxReorderEntry) { .used = true, .slot = SLOT_NONE };
@@ -277,4 +288,8 @@ unsigned flux_reorder_flush(FluxReorder *r, usec_t now) {
                 n++;
         }
         return n;
+}
+
+FluxReorderResult flux_reorder_skip(FluxReorder *r, usec_t now, uint32_t seq) {
+        return flux_reorder_insert(r, now, seq, NULL, 0);
 }

@@ -41,6 +41,7 @@ typedef enum FluxReorderResult {
 
 typedef struct FluxReorderStats {
         uint64_t delivered;
+        uint64_t consumed;              /* sequence numbers skipped on purpose (flux_reorder_skip()) */
         uint64_t held;
         uint64_t timeouts;              /* gaps given up on after the hold time */
         uint64_t overflows;             /* gaps given up on because the buffer was full */
@@ -91,6 +92,9 @@ void flux_reorder_reset(FluxReorder *r);
 void flux_reorder_set_hold(FluxReorder *r, usec_t hold);
 
 FluxReorderResult flux_reorder_insert(FluxReorder *r, usec_t now, uint32_t seq, const uint8_t *pkt, size_t len);
+/* Consumes a sequence number that has nothing to deliver (an authentic packet dropped by policy,
+ * e.g. a spoofed inner source), so that its successors do not wait for it. */
+FluxReorderResult flux_reorder_skip(FluxReorder *r, usec_t now, uint32_t seq);
 /* Gives up on gaps whose held packets waited `hold`. Returns the number of gaps given up on. */
 unsigned flux_reorder_flush(FluxReorder *r, usec_t now);
 /* Delivers everything held, in order, skipping gaps. */

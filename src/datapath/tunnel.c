@@ -544,11 +544,17 @@ static bool source_allowed(const FluxTunnel *t, const uint8_t *ip, size_t len) {
 static int tunnel_rx_ip(FluxTunnel *t, usec_t now, const uint8_t *ip, size_t len, bool ordered, uint32_t seq) {
         FluxReorderResult rr;
 
+        /* Dropped packets still consume their data sequence number, else every later packet would
+         * wait the hold time for them. */
         if (len == 0) {
+                if (ordered)
+                        (void) flux_reorder_skip(&t->reorder, now, seq);
                 t->stats.malformed++;
                 return FLUX_RX_MALFORMED;
         }
         if (t->role == FLUX_TUNNEL_SERVER && !source_allowed(t, ip, len)) {
+                if (ordered)
+                        (void) flux_reorder_skip(&t->reorder, now, seq);
                 t->stats.spoofed_drops++;
                 return FLUX_RX_SPOOFED;
         }
@@ -665,6 +671,8 @@ static int tunnel_receive_v2(FluxTunnel *t, usec_t now, const union sockaddr_uni
                 p = flux_tunnel_find_path(t, h.path_id) ?: p;
 
         if (!p) {
+                if (h.type == FLUX_PACKET_DATA)
+                        (void) flux_reorder_skip(&t->reorder, now, h.data_seq);
                 t->stats.no_path_drops++;
                 return FLUX_RX_NO_PATH;
         }

@@ -256,6 +256,34 @@ START_TEST(test_adaptive_hold) {
 }
 END_TEST
 
+START_TEST(test_skip) {
+        static Sink s;
+        FluxReorder r;
+
+        s.n = 0;
+        ck_assert_int_eq(flux_reorder_init(&r, 64, 10 * USEC_PER_MSEC, sink_deliver, &s), 0);
+        put(&r, 0, 1);
+        /* 2 is consumed without data (dropped by policy) before 3 and after 4 arrive. */
+        ck_assert_int_eq(put(&r, 1, 4), FLUX_REORDER_HELD);
+        ck_assert_int_eq(flux_reorder_skip(&r, 2, 2), FLUX_REORDER_DELIVERED);
+        ck_assert_int_eq(put(&r, 3, 3), FLUX_REORDER_DELIVERED);
+        ck_assert_uint_eq(s.n, 3);
+        ck_assert_uint_eq(s.seqs[2], 4);
+        ck_assert_int_eq(flux_reorder_skip(&r, 4, 5), FLUX_REORDER_DELIVERED);
+        ck_assert_int_eq(put(&r, 5, 6), FLUX_REORDER_DELIVERED);
+        /* A skip ahead of a gap leaves nothing to wait on once the gap fills. */
+        ck_assert_int_eq(flux_reorder_skip(&r, 6, 8), FLUX_REORDER_DELIVERED);
+        ck_assert_int_eq(put(&r, 7, 7), FLUX_REORDER_DELIVERED);
+        ck_assert_int_eq(put(&r, 8, 9), FLUX_REORDER_DELIVERED);
+        ck_assert_uint_eq(s.n, 6);
+        ck_assert_uint_eq(r.stats.consumed, 3);
+        ck_assert_uint_eq(r.stats.timeouts, 0);
+        /* A skipped number arriving again is a duplicate. */
+        ck_assert_int_eq(put(&r, 9, 2), FLUX_REORDER_DUPLICATE);
+        flux_reorder_done(&r);
+}
+END_TEST
+
 static Suite *reorder_suite(void) {
         Suite *s = suite_create("reorder");
         TCase *tc = tcase_create("core");
@@ -268,6 +296,7 @@ static Suite *reorder_suite(void) {
         tcase_add_test(tc, test_reset_new_session);
         tcase_add_test(tc, test_random_permutation);
         tcase_add_test(tc, test_adaptive_hold);
+        tcase_add_test(tc, test_skip);
         suite_add_tcase(s, tc);
         return s;
 }

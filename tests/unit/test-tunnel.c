@@ -182,8 +182,18 @@ START_TEST(test_spoofed_source) {
         ck_assert_uint_eq(flux_tunnel_get_stats(s.server)->spoofed_drops, 2);
         ck_assert_uint_eq(s.at_server.packets, 1);
         ck_assert_uint_eq(s.at_server.last_counter, 3);
-        /* The spoofed packets consumed data sequence numbers, yet the good one was not held up. */
+        /* In the middle of a flow: the spoofed packets consumed data sequence numbers, yet the
+         * good ones behind them are not held up. */
+        for (uint32_t i = 4; i < 40; i++) {
+                sim_make_ip(pkt, sizeof(pkt), i % 3 ? SIM_CLIENT_IP : 0x0a080009, SIM_SERVER_IP, i, 1);
+                ck_assert_int_eq(flux_tunnel_send_ip(s.client, s.now, pkt, sizeof(pkt)), 1);
+                sim_run(&s, s.now + 1 * MS, NULL);
+        }
+        sim_run(&s, s.now + 100 * MS, NULL);
+        ck_assert_uint_eq(s.at_server.packets, 1 + 24);
+        ck_assert_uint_eq(flux_tunnel_get_stats(s.server)->spoofed_drops, 2 + 12);
         ck_assert_uint_eq(flux_tunnel_get_stats(s.server)->reorder_timeouts, 0);
+        ck_assert_uint_eq(flux_tunnel_get_stats(s.server)->reorder_held, 0);
         sim_done(&s);
 }
 END_TEST
