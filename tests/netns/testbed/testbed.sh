@@ -824,16 +824,29 @@ tb_client_addr4() {
 }
 
 # Everything up: server, a client profile over IFACES, connected with `fluxifyctl connect`, all
-# paths up. tb_fx_up PROFILE IFACES [SCHEDULER]
+# paths up. tb_fx_up PROFILE IFACES [SCHEDULER]. TB_FX_INCREMENTAL=1: connect over the first
+# uplink and add the others with `fluxifyctl add-iface` (AddInterface, live).
 tb_fx_up() {
         local profile=$1 ifaces=$2 sched=${3:-weighted} n
         n=$(tr ',' '\n' <<<"$ifaces" | wc -l)
         tb_alive server || tb_server_start
         [ -f "$TB_RUN/client/etc/client/$profile.conf" ] || tb_client_config "$profile" "$ifaces" "$sched"
         tb_alive "client-$profile" || tb_client_start "$profile"
-        tb_cctl -p "$profile" connect --ifaces "$ifaces" --scheduler "$sched" ||
-                tb_die "fluxifyctl connect --ifaces $ifaces failed"
-        tb_wait_client_state "$profile" connected 15 || tb_die "client $profile did not connect"
+        if [ "${TB_FX_INCREMENTAL:-0}" = 1 ]; then
+                # Connect over the first uplink, then add the others live (AddInterface).
+                local first=${ifaces%%,*} i
+                tb_cctl -p "$profile" connect --ifaces "$first" --scheduler "$sched" ||
+                        tb_die "fluxifyctl connect --ifaces $first failed"
+                tb_wait_client_state "$profile" connected 15 || tb_die "client $profile did not connect"
+                for i in ${ifaces//,/ }; do
+                        [ "$i" = "$first" ] && continue
+                        tb_cctl -p "$profile" add-iface "$i" || tb_die "fluxifyctl add-iface $i failed"
+                done
+        else
+                tb_cctl -p "$profile" connect --ifaces "$ifaces" --scheduler "$sched" ||
+                        tb_die "fluxifyctl connect --ifaces $ifaces failed"
+                tb_wait_client_state "$profile" connected 15 || tb_die "client $profile did not connect"
+        fi
         local k
         for ((k = 0; k < 200; k++)); do
                 [ "$(tb_pq "sum(1 for r in p if r.get('State') == 'up')")" -ge "$n" ] && return 0
@@ -841,4 +854,15 @@ tb_fx_up() {
         done
         tb_cctl -p "$profile" paths >&2
         tb_die "not all $n paths came up"
+}
+
+# String equality check: tb_expect "label" ACTUAL EXPECTED
+tb_expect() {
+        if [ "$2" = "$3" ]; then
+                printf 'ok   %-52s %s\n' "$1" "$2"
+        else
+                printf 'FAIL %-52s got "%s", expected "%s"\n' "$1" "$2" "$3"
+                TB_FAILURES=$((${TB_FAILURES:-0} + 1))
+                return 1
+        fi
 }
