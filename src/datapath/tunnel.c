@@ -44,12 +44,16 @@ struct FluxTunnel {
         void *userdata;
         FluxTunnelStats stats;
 
-        /* Version 2: per-direction key state (keys.h). */
-        FluxSender sender;
-        FluxReceiver receiver;
-
-        /* Version 1: one key both ways, random nonces, a replay window over the IP sequence. */
-        FluxAead v1_aead;
+        union {
+                /* Version 2: per-direction key state (keys.h). */
+                struct {
+                        FluxSender sender;
+                        FluxReceiver receiver;
+                };
+                /* Version 1: one key both ways. */
+                FluxAead v1_aead;
+        };
+        /* Version 1: random nonces, a replay window over the IP sequence, gzip. */
         FluxNoncePool *nonce_pool;      /* only without a random_bytes callback */
         FluxReplayWindow v1_replay;
         uint64_t v1_rx_top;             /* 64-bit extension of the highest IP sequence seen */
@@ -193,9 +197,11 @@ FluxTunnel *flux_tunnel_free(FluxTunnel *t) {
                 return NULL;
         for (size_t i = 0; i < t->n_paths; i++)
                 path_free(t->paths[i]);
-        flux_sender_done(&t->sender);
-        flux_receiver_done(&t->receiver);
-        flux_aead_done(&t->v1_aead);
+        if (t->version == FLUX_WIRE_VERSION_2) {
+                flux_sender_done(&t->sender);
+                flux_receiver_done(&t->receiver);
+        } else
+                flux_aead_done(&t->v1_aead);
         if (t->nonce_pool) {
                 flux_nonce_pool_done(t->nonce_pool);
                 free(t->nonce_pool);
