@@ -218,6 +218,8 @@ int verb_connect(int argc, char **argv) {
                                                "first to change its settings.", profile);
                 return ctl_log_call_error(r, &error, "Failed to connect");
         }
+        if (arg_no_block)
+                return 0;
         return wait_connected(bus, name, profile);
 }
 

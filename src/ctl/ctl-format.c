@@ -101,6 +101,15 @@ char *format_loss(char *buf, size_t size, uint64_t ppm) {
         return buf;
 }
 
+/* A measured duration; 0 means "not measured yet". */
+static char *format_measured(char *buf, size_t size, uint64_t usec) {
+        if (usec == 0 || usec == UINT64_MAX) {
+                snprintf(buf, size, "-");
+                return buf;
+        }
+        return format_timespan(buf, size, usec);
+}
+
 char *format_age(char *buf, size_t size, uint64_t then_usec, uint64_t now_usec) {
         char t[32];
 
@@ -198,7 +207,7 @@ static void print_client_paths(FILE *f, json_t *paths, bool color) {
                         color && state_color(state) ? state_color(state) : "", strna(state),
                         color && state_color(state) ? ANSI_NORMAL : "");
                 fprintf(f, " (%s), rtt %s, loss %s, rx %s, tx %s\n", strna(props_string(c, "Priority")),
-                        format_timespan(rtt, sizeof rtt, props_uint(c, "RTTUSec")),
+                        format_measured(rtt, sizeof rtt, props_uint(c, "RTTUSec")),
                         format_loss(loss, sizeof loss, props_uint(c, "LossPPM")),
                         format_rate(rx, sizeof rx, props_uint(c, "RxRate")),
                         format_rate(tx, sizeof tx, props_uint(c, "TxRate")));
@@ -319,8 +328,8 @@ int table_from_paths(json_t *paths, Table **ret) {
                         r = table_add_cell(t, state, state_color(state));
                 if (r >= 0)
                         r = table_add_cells(t, 9, props_string(c, "Priority"), w,
-                                          format_timespan(rtt, sizeof rtt, props_uint(c, "RTTUSec")),
-                                          format_timespan(jit, sizeof jit, props_uint(c, "JitterUSec")),
+                                          format_measured(rtt, sizeof rtt, props_uint(c, "RTTUSec")),
+                                          format_measured(jit, sizeof jit, props_uint(c, "JitterUSec")),
                                           format_loss(loss, sizeof loss, props_uint(c, "LossPPM")),
                                           format_rate(rx, sizeof rx, props_uint(c, "RxRate")),
                                           format_rate(tx, sizeof tx, props_uint(c, "TxRate")),

@@ -18,6 +18,7 @@ bool arg_save = false;
 unsigned arg_days = 0;
 char *arg_output = NULL;
 bool arg_yes = false;
+bool arg_no_block = false;
 
 static const char *const json_format_table[_JSON_FORMAT_MAX] = {
         [JSON_OFF] = "off",

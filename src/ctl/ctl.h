@@ -31,6 +31,7 @@ extern bool arg_save;        /* connect --save */
 extern unsigned arg_days;    /* pki issue --days, 0 = server default */
 extern char *arg_output;     /* pki issue --output ("-" = stdout) */
 extern bool arg_yes;         /* pki regenerate-ca --yes */
+extern bool arg_no_block;    /* connect --no-block */
 
 void ctl_args_free(void);
 

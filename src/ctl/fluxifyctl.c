@@ -22,6 +22,7 @@ enum {
         OPT_DAYS = 1 << 8,
         OPT_OUTPUT = 1 << 9,
         OPT_YES = 1 << 10,
+        OPT_NO_BLOCK = 1 << 11,
 };
 
 typedef struct Verb {
@@ -33,7 +34,8 @@ typedef struct Verb {
 
 static const Verb verbs[] = {
         { "status", 1, 1, OPT_PROFILE | OPT_JSON, verb_status },
-        { "connect", 1, 1, OPT_PROFILE | OPT_IFACES | OPT_MODE | OPT_SERVER | OPT_SCHEDULER | OPT_SAVE, verb_connect },
+        { "connect", 1, 1, OPT_PROFILE | OPT_IFACES | OPT_MODE | OPT_SERVER | OPT_SCHEDULER | OPT_SAVE | OPT_NO_BLOCK,
+          verb_connect },
         { "disconnect", 1, 1, OPT_PROFILE, verb_disconnect },
         { "paths", 1, 1, OPT_PROFILE | OPT_JSON | OPT_LEGEND, verb_paths },
         { "add-iface", 2, 2, OPT_PROFILE, verb_add_iface },
@@ -45,7 +47,7 @@ static const Verb verbs[] = {
 
 static const char *const option_names[] = {
         "--profile", "--json", "--no-legend", "--ifaces", "--mode", "--server",
-        "--scheduler", "--save", "--days", "--output", "--yes",
+        "--scheduler", "--save", "--days", "--output", "--yes", "--no-block",
 };
 
 static const char *const modes[] = { "bonding", "load-balance" };
@@ -81,6 +83,7 @@ static void help(void) {
                "     --server=HOST[:PORT]  connect: server control address\n"
                "     --scheduler=NAME      connect: weighted, flow, lowest-rtt or redundant\n"
                "     --save                connect: write the options back to the profile\n"
+               "     --no-block            connect: do not wait until the profile is connected\n"
                "     --days=N              pki issue: validity in days (default 365)\n"
                "     --output=FILE         pki issue: file for the bundle (mode 0600), '-' for stdout\n"
                "     --yes                 pki regenerate-ca: confirm\n\n"
@@ -169,6 +172,10 @@ static int parse_one(int c, const char *optarg_) {
                 arg_given |= OPT_YES;
                 arg_yes = true;
                 return 0;
+        case 'B':
+                arg_given |= OPT_NO_BLOCK;
+                arg_no_block = true;
+                return 0;
         }
         return ctl_usage_error("Try '%s --help'.", program_invocation_short_name);
 }
@@ -189,6 +196,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "days", required_argument, NULL, 'd' },
                 { "output", required_argument, NULL, 'o' },
                 { "yes", no_argument, NULL, 'y' },
+                { "no-block", no_argument, NULL, 'B' },
                 {},
         };
         int c, r;
