@@ -90,6 +90,8 @@ typedef struct Sim {
         int last_up_path;
         bool capture_data_only;
         SimTcp tcp;
+        unsigned nat_gen[SIM_MAX_PATHS];
+        uint64_t nat_dropped;
         /* Send timestamps of generated packets (by counter), for latency. */
         usec_t *sent_at;
         size_t sent_at_size;
@@ -180,17 +182,26 @@ static inline bool sim_link_send(Sim *s, SimLink *l, size_t len, usec_t *ret_arr
         return true;
 }
 
-static inline union sockaddr_union sim_addr(int path) {
+/* The client's address on path `path` as the server sees it; `gen` changes on NAT rebinding. */
+static inline union sockaddr_union sim_addr_gen(int path, unsigned gen) {
         union sockaddr_union a = {};
 
         a.in.sin_family = AF_INET;
-        a.in.sin_port = htons(40000 + path);
+        a.in.sin_port = htons(40000 + path + 100 * gen);
         a.in.sin_addr.s_addr = htonl(0xc0000200 + path); /* 192.0.2.x */
         return a;
 }
 
+static inline union sockaddr_union sim_addr(int path) {
+        return sim_addr_gen(path, 0);
+}
+
 static inline int sim_path_of_addr(const union sockaddr_union *a) {
-        return ntohs(a->in.sin_port) - 40000;
+        return (ntohs(a->in.sin_port) - 40000) % 100;
+}
+
+static inline unsigned sim_gen_of_addr(const union sockaddr_union *a) {
+        return (ntohs(a->in.sin_port) - 40000) / 100;
 }
 
 static inline int sim_send(FluxTunnel *t, FluxPath *path, const uint8_t *buf, size_t len, void *userdata) {
@@ -207,6 +218,11 @@ static inline int sim_send(FluxTunnel *t, FluxPath *path, const uint8_t *buf, si
                 memcpy(s->last_up, buf, len);
                 s->last_up_len = len;
                 s->last_up_path = i;
+        }
+        /* A datagram to a NAT mapping that no longer exists goes nowhere. */
+        if (!to_server && sim_gen_of_addr(flux_path_get_remote_address(path)) != s->nat_gen[i]) {
+                s->nat_dropped++;
+                return 0;
         }
         if (!sim_link_send(s, l, len, &arrival))
                 return 0;
@@ -456,7 +472,7 @@ static inline void sim_run(Sim *s, usec_t until, SimTraffic *g) {
 
                 if (s->n_events > 0 && s->heap[0].t <= s->now) {
                         SimEvent e = sim_pop(s);
-                        union sockaddr_union from = sim_addr(e.path);
+                        union sockaddr_union from = sim_addr_gen(e.path, s->nat_gen[e.path]);
 
                         if (e.ack) {
                                 sim_tcp_ack(s, e.counter, g ? g->counter : 0);

@@ -184,6 +184,41 @@ START_TEST(test_rates_and_capacity) {
 }
 END_TEST
 
+START_TEST(test_nat_rebinding) {
+        Sim s;
+        SimTraffic up = { .rate = 200000, .size = 500 };
+        SimTraffic down = { .rate = 200000, .size = 500, .downlink = true };
+        usec_t t;
+
+        sim_start(&s, 1);
+        down.next = s.now;
+        sim_run(&s, s.now + USEC_PER_SEC, &down);
+        /* The client's NAT gives the path a new public port: the server's datagrams to the old
+         * one are lost; the client's reach it from an unknown address. */
+        t = s.now;
+        s.nat_gen[0] = 1;
+        s.at_client.gap_from = t;
+        sim_run(&s, t + 2 * USEC_PER_SEC, &down);
+        ck_assert_uint_gt(s.nat_dropped, 0);
+        /* The client saw its path die and re-registered; the server moved the path. */
+        ck_assert_uint_gt(s.client_state_at[0][FLUX_PATH_DOWN], t);
+        ck_assert_int_eq(flux_path_get_state(s.cpath[0]), FLUX_PATH_UP);
+        ck_assert_int_eq(sim_gen_of_addr(flux_path_get_remote_address(server_path_of(&s, 100))), 1);
+        ck_assert_uint_eq(flux_tunnel_get_n_paths(s.server), 1);
+        /* Downlink resumed within about a second (detection + registration + recovery streak). */
+        ck_assert_uint_le(s.at_client.max_gap, USEC_PER_SEC);
+        uint64_t before = s.at_client.packets;
+        sim_run(&s, s.now + 500 * MS, &down);
+        ck_assert_uint_ge(s.at_client.packets - before, 190);
+        /* And uplink data from the new address is accepted. */
+        before = s.at_server.packets;
+        up.next = s.now;
+        sim_run(&s, s.now + 500 * MS, &up);
+        ck_assert_uint_ge(s.at_server.packets - before, 190);
+        sim_done(&s);
+}
+END_TEST
+
 static Suite *path_suite(void) {
         Suite *s = suite_create("path");
         TCase *tc = tcase_create("state");
@@ -194,6 +229,7 @@ static Suite *path_suite(void) {
         tcase_add_test(tc, test_idle_keepalive_and_detection);
         tcase_add_test(tc, test_loss_and_degraded);
         tcase_add_test(tc, test_rates_and_capacity);
+        tcase_add_test(tc, test_nat_rebinding);
         suite_add_tcase(s, tc);
         return s;
 }
