@@ -58,6 +58,7 @@ typedef struct SimSink {
  * back outside the tunnel after ack_delay. */
 typedef struct SimTcp {
         bool enabled;
+        bool downlink;                  /* server -> client (set after sim_tcp_enable()) */
         double cwnd, ssthresh;
         usec_t ack_delay;
         uint32_t highest_acked;
@@ -275,7 +276,7 @@ static inline void sim_deliver(FluxTunnel *t, const uint8_t *ip, size_t len, voi
                 k->seen[c]++;
         if (s->sent_at && t == s->server && c < s->sent_at_size && s->now - s->sent_at[c] > k->max_latency)
                 k->max_latency = s->now - s->sent_at[c];
-        if (s->tcp.enabled && t == s->server)
+        if (s->tcp.enabled && t == (s->tcp.downlink ? s->client : s->server))
                 sim_push(s, (SimEvent) { .t = s->now + s->tcp.ack_delay, .ack = true, .counter = c });
 }
 

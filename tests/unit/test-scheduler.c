@@ -80,6 +80,7 @@ typedef struct Scenario {
         usec_t delay[SIM_MAX_PATHS];    /* one way */
         double loss[SIM_MAX_PATHS];     /* uplink */
         bool tcp;
+        bool downlink;                  /* the server sends (and stripes) */
         double offered;                 /* fixed-rate sender, bytes/s, when !tcp */
 } Scenario;
 
@@ -92,7 +93,9 @@ typedef struct Outcome {
 #define PKT 1000
 
 static Outcome run_scenario(const Scenario *sc, FluxSchedulerKind kind) {
-        SimTraffic g = { .rate = sc->offered, .size = PKT };
+        SimTraffic g = { .rate = sc->offered, .size = PKT, .downlink = sc->downlink };
+        SimLink *links;
+        SimSink *sink;
         uint64_t data0[SIM_MAX_PATHS], total = 0, delivered0;
         double sum = 0;
         usec_t t0;
@@ -100,32 +103,36 @@ static Outcome run_scenario(const Scenario *sc, FluxSchedulerKind kind) {
         Sim s;
 
         sim_init(&s, sc->n, FLUX_WIRE_VERSION_2, kind);
+        links = sc->downlink ? s.down : s.up;
+        sink = sc->downlink ? &s.at_client : &s.at_server;
         for (int i = 0; i < sc->n; i++) {
                 sim_set_link(&s, i, sc->rate[i], sc->delay[i] ?: 5 * MS, 0);
-                s.up[i].loss = sc->loss[i];
+                links[i].loss = sc->loss[i];
                 sum += sc->rate[i];
         }
         sim_run(&s, s.now + 200 * MS, NULL);
-        if (sc->tcp)
+        if (sc->tcp) {
                 sim_tcp_enable(&s, 200000);
+                s.tcp.downlink = sc->downlink;
+        }
         g.next = s.now;
         /* Warm-up: the capacities are learnt from nothing. */
         sim_run(&s, s.now + 3 * USEC_PER_SEC, &g);
         for (int i = 0; i < sc->n; i++)
-                data0[i] = s.up[i].data_bytes;
-        delivered0 = s.at_server.bytes;
+                data0[i] = links[i].data_bytes;
+        delivered0 = sink->bytes;
         t0 = s.now;
         sim_run(&s, s.now + 6 * USEC_PER_SEC, &g);
 
         for (int i = 0; i < sc->n; i++)
-                total += s.up[i].data_bytes - data0[i];
+                total += links[i].data_bytes - data0[i];
         for (int i = 0; i < sc->n; i++)
-                o.share[i] = total ? (double) (s.up[i].data_bytes - data0[i]) / total : 0;
+                o.share[i] = total ? (double) (links[i].data_bytes - data0[i]) / total : 0;
         /* A PKT-byte IP packet costs PKT + 50 (tunnel) + 28 (UDP/IPv4) on the simulated wire. */
-        o.efficiency = (double) (s.at_server.bytes - delivered0) / ((double) (s.now - t0) / USEC_PER_SEC) /
+        o.efficiency = (double) (sink->bytes - delivered0) / ((double) (s.now - t0) / USEC_PER_SEC) /
                        (sum * PKT / (PKT + 78.0));
-        o.reorder_timeouts = flux_tunnel_get_stats(s.server)->reorder_timeouts;
-        fprintf(stderr, "scenario %d paths%s: shares", sc->n, sc->tcp ? " tcp" : "");
+        o.reorder_timeouts = flux_tunnel_get_stats(sc->downlink ? s.client : s.server)->reorder_timeouts;
+        fprintf(stderr, "scenario %d paths%s%s: shares", sc->n, sc->tcp ? " tcp" : "", sc->downlink ? " downlink" : "");
         for (int i = 0; i < sc->n; i++)
                 fprintf(stderr, " %.3f", o.share[i]);
         fprintf(stderr, ", efficiency %.3f, reorder timeouts %" PRIu64 "\n", o.efficiency, o.reorder_timeouts);
@@ -190,6 +197,17 @@ START_TEST(test_weighted_tcp_rtt_10_40) {
 
         ck_assert_double_ge(o.share[1], 0.4);
         ck_assert_double_ge(o.efficiency, 0.85);
+}
+END_TEST
+
+START_TEST(test_weighted_tcp_downlink) {
+        /* The server stripes too, from its own probes and the client's reports. */
+        Scenario sc = { .n = 2, .rate = { 1.6e6, 0.4e6 }, .tcp = true, .downlink = true };
+        Outcome o = run_scenario(&sc, FLUX_SCHEDULER_WEIGHTED);
+
+        ck_assert_double_ge(o.share[0], 0.75);
+        ck_assert_double_le(o.share[0], 0.85);
+        ck_assert_double_ge(o.efficiency, 0.90);
 }
 END_TEST
 
@@ -455,6 +473,7 @@ static Suite *scheduler_suite(void) {
         tcase_add_test(tc, test_weighted_tcp_three_paths);
         tcase_add_test(tc, test_weighted_tcp_80_20);
         tcase_add_test(tc, test_weighted_tcp_rtt_10_40);
+        tcase_add_test(tc, test_weighted_tcp_downlink);
         tcase_add_test(tc, test_weighted_lossy_path_gets_less);
         tcase_add_test(tc, test_backup_priority);
         tcase_add_test(tc, test_redundant_zero_loss_failover);
