@@ -256,6 +256,33 @@ START_TEST(test_backup_priority) {
 }
 END_TEST
 
+START_TEST(test_weighted_tcp_failover) {
+        SimTraffic g = { .size = PKT };
+        uint64_t before;
+        Sim s;
+
+        sim_init(&s, 2, FLUX_WIRE_VERSION_2, FLUX_SCHEDULER_WEIGHTED);
+        for (int i = 0; i < 2; i++)
+                sim_set_link(&s, i, 1e6, 5 * MS, 0);
+        sim_run(&s, s.now + 200 * MS, NULL);
+        sim_tcp_enable(&s, 200000);
+        g.next = s.now;
+        sim_run(&s, s.now + 2 * USEC_PER_SEC, &g);
+        /* One path of two is cut under a single TCP flow: delivery pauses at most 300 ms, and the
+         * flow goes on at the surviving path's rate. */
+        sim_cut(&s, 1, true);
+        s.at_server.gap_from = s.now;
+        sim_run(&s, s.now + USEC_PER_SEC, &g);
+        ck_assert_uint_le(s.at_server.max_gap, 300 * MS);
+        before = s.at_server.bytes;
+        sim_run(&s, s.now + 2 * USEC_PER_SEC, &g);
+        fprintf(stderr, "failover: max gap %" PRIu64 " us, then %.3f of the surviving path\n",
+                (uint64_t) s.at_server.max_gap, (s.at_server.bytes - before) / 2.0 / (1e6 * PKT / (PKT + 78.0)));
+        ck_assert_double_ge((s.at_server.bytes - before) / 2.0, 0.9 * 1e6 * PKT / (PKT + 78.0));
+        sim_done(&s);
+}
+END_TEST
+
 START_TEST(test_redundant_zero_loss_failover) {
         SimTraffic g = { .rate = 200000, .size = 400 };
         const FluxTunnelStats *st;
@@ -476,6 +503,7 @@ static Suite *scheduler_suite(void) {
         tcase_add_test(tc, test_weighted_tcp_downlink);
         tcase_add_test(tc, test_weighted_lossy_path_gets_less);
         tcase_add_test(tc, test_backup_priority);
+        tcase_add_test(tc, test_weighted_tcp_failover);
         tcase_add_test(tc, test_redundant_zero_loss_failover);
         suite_add_tcase(s, tc);
         return s;
