@@ -201,6 +201,13 @@ static FluxPath *pick_flow(FluxScheduler *s, FluxPath *const *paths, size_t n, i
         return p;
 }
 
+/* The RTT the active/backup choices rank by: the path's base RTT (windowed minimum), so that the
+ * queue our own traffic builds on the active path does not make us flap to an idle one; a lasting
+ * change still shows within the 10 s window. */
+static usec_t base_rtt(const FluxPath *p) {
+        return p->rtt_min ?: p->srtt;
+}
+
 static FluxPath *pick_lowest_rtt(FluxScheduler *s, FluxPath *const *paths, size_t n, int tier) {
         FluxPath *best = NULL, *cur = NULL;
 
@@ -212,13 +219,13 @@ static FluxPath *pick_lowest_rtt(FluxScheduler *s, FluxPath *const *paths, size_
                 if (s->have_current && p->id == s->current_id)
                         cur = p;
                 /* Unknown RTT sorts last. */
-                if (!best || (p->srtt != 0 && (best->srtt == 0 || p->srtt < best->srtt)))
+                if (!best || (base_rtt(p) != 0 && (base_rtt(best) == 0 || base_rtt(p) < base_rtt(best))))
                         best = p;
         }
         /* Hysteresis: stay unless the best is clearly faster. */
-        if (cur && best && cur != best && cur->srtt != 0 &&
-            !(best->srtt < cur->srtt * FLUX_LOWEST_RTT_SWITCH_RATIO &&
-              cur->srtt - best->srtt >= FLUX_LOWEST_RTT_SWITCH_MIN))
+        if (cur && best && cur != best && base_rtt(cur) != 0 &&
+            !(base_rtt(best) < base_rtt(cur) * FLUX_LOWEST_RTT_SWITCH_RATIO &&
+              base_rtt(cur) - base_rtt(best) >= FLUX_LOWEST_RTT_SWITCH_MIN))
                 best = cur;
         if (best) {
                 s->have_current = true;
@@ -250,7 +257,7 @@ static size_t pick_redundant(FluxScheduler *s, FluxPath *const *paths, size_t n,
                         if (taken)
                                 continue;
                         if (!best || t < best_t ||
-                            (t == best_t && p->srtt != 0 && (best->srtt == 0 || p->srtt < best->srtt))) {
+                            (t == best_t && base_rtt(p) != 0 && (base_rtt(best) == 0 || base_rtt(p) < base_rtt(best)))) {
                                 best = p;
                                 best_t = t;
                         }

@@ -384,20 +384,24 @@ START_TEST(test_lowest_rtt) {
         FluxPath p[3], *pp[3], *out[4];
 
         fake_paths(p, pp, 3);
-        p[0].srtt = 30 * MS;
-        p[1].srtt = 12 * MS;
-        p[2].srtt = 5 * MS;
+        p[0].rtt_min = 30 * MS;
+        p[1].rtt_min = 12 * MS;
+        p[2].rtt_min = 5 * MS;
         p[2].priority = FLUX_PATH_BACKUP;
         ck_assert_int_eq(flux_scheduler_init(&s, FLUX_SCHEDULER_LOWEST_RTT, 0), 0);
         /* The fastest primary, not the faster backup. */
         ck_assert_uint_eq(flux_scheduler_pick(&s, pp, 3, 1, NULL, 100, out, 4), 1);
         ck_assert_uint_eq(out[0]->id, 2);
-        /* Hysteresis: a slightly faster path does not make it switch... */
-        p[0].srtt = 11 * MS;
+        /* Our own queue on the active path does not make it flap (ranked by base RTT)... */
+        p[1].srtt = 60 * MS;
+        flux_scheduler_pick(&s, pp, 3, 2, NULL, 100, out, 4);
+        ck_assert_uint_eq(out[0]->id, 2);
+        /* ...nor does a slightly faster path... */
+        p[0].rtt_min = 11 * MS;
         flux_scheduler_pick(&s, pp, 3, 2, NULL, 100, out, 4);
         ck_assert_uint_eq(out[0]->id, 2);
         /* ...a clearly faster one does. */
-        p[0].srtt = 6 * MS;
+        p[0].rtt_min = 6 * MS;
         flux_scheduler_pick(&s, pp, 3, 3, NULL, 100, out, 4);
         ck_assert_uint_eq(out[0]->id, 1);
         /* Degraded primaries still beat an up backup; all primaries down: the backup. */
@@ -426,9 +430,9 @@ START_TEST(test_redundant_pick) {
         FluxPath p[3], *pp[3], *out[4];
 
         fake_paths(p, pp, 3);
-        p[0].srtt = 30 * MS;
-        p[1].srtt = 12 * MS;
-        p[2].srtt = 20 * MS;
+        p[0].rtt_min = 30 * MS;
+        p[1].rtt_min = 12 * MS;
+        p[2].rtt_min = 20 * MS;
         ck_assert_int_eq(flux_scheduler_init(&s, FLUX_SCHEDULER_REDUNDANT, 2), 0);
         ck_assert_uint_eq(flux_scheduler_pick(&s, pp, 3, 1, NULL, 100, out, 4), 2);
         ck_assert_uint_eq(out[0]->id, 2);
