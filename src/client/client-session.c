@@ -27,6 +27,10 @@
 /* All paths down for this long: the server is gone or restarted; set up control again. */
 #define SESSION_ALL_DOWN_GRACE_USEC (2 * USEC_PER_SEC)
 #define SESSION_SOCKET_BUFFER (4 * 1024 * 1024)
+/* Happy eyeballs (RFC 8305 §5): the next uplink joins the race this long after the previous one
+ * unless that one already failed. Starting all at once would let several attempts each create a
+ * session on the server, the later ones replacing the earlier. */
+#define SESSION_RACE_STAGGER_USEC (300 * USEC_PER_MSEC)
 
 struct Session {
         Manager *manager;
@@ -44,6 +48,8 @@ struct Session {
         Uplink *control_uplink;         /* the uplink it runs over */
         unsigned n_attempts;            /* control attempts in flight (uplink->control) */
         sd_event_source *retry;         /* back-off timer */
+        sd_event_source *stagger;       /* starts the next uplink's attempt while racing */
+        bool racing;
         usec_t retry_delay;
         sd_event_source *all_down;      /* grace timer when every path is down */
 
@@ -257,14 +263,49 @@ static int uplink_control_start(Session *s, Uplink *u) {
         return 0;
 }
 
-/* Race the control connection over every usable uplink: the first to complete wins, so a dead
- * uplink costs nothing. */
+static int on_stagger(sd_event_source *es, uint64_t usec, void *userdata);
+
+/* Starts the next attempt of the race: primary uplinks first, then backups, each uplink once per
+ * race. Returns true if one was started. */
+static bool session_race_next(Session *s) {
+        Manager *m = s->manager;
+
+        for (int prio = CLIENT_PRIORITY_PRIMARY; prio <= CLIENT_PRIORITY_BACKUP; prio++)
+                for (size_t i = 0; i < m->n_uplinks; i++) {
+                        Uplink *u = m->uplinks[i];
+
+                        if (u->raced || u->control || u->priority != prio || !uplink_is_usable(u))
+                                continue;
+                        u->raced = true;
+                        if (uplink_control_start(s, u) < 0)
+                                continue;
+                        s->stagger = sd_event_source_disable_unref(s->stagger);
+                        (void) sd_event_add_time_relative(m->event, &s->stagger, CLOCK_MONOTONIC,
+                                                          SESSION_RACE_STAGGER_USEC, 10 * USEC_PER_MSEC, on_stagger, s);
+                        return true;
+                }
+        return false;
+}
+
+static int on_stagger(sd_event_source *es, uint64_t usec, void *userdata) {
+        Session *s = userdata;
+
+        s->stagger = sd_event_source_disable_unref(s->stagger);
+        if (s->racing)
+                (void) session_race_next(s);
+        return 0;
+}
+
+/* Race the control connection over the usable uplinks: the first to complete wins, and a dead
+ * uplink only costs the stagger delay. */
 static int session_start_attempts(Session *s) {
         Manager *m = s->manager;
 
         for (size_t i = 0; i < m->n_uplinks; i++)
-                (void) uplink_control_start(s, m->uplinks[i]);
-        if (s->n_attempts == 0) {
+                m->uplinks[i]->raced = false;
+        s->racing = true;
+        if (!session_race_next(s) && s->n_attempts == 0) {
+                s->racing = false;
                 manager_set_error(m, "No usable uplink: none of %zu interfaces has a carrier and an address.",
                                   m->n_uplinks);
                 session_schedule_retry(s, "no usable uplink");
@@ -810,6 +851,8 @@ static void control_established(ControlClient *c, const ControlSession *cs, void
                         uplink_control_stop(s, m->uplinks[i]);
         s->n_attempts--;
         u->control = NULL;
+        s->racing = false;
+        s->stagger = sd_event_source_disable_unref(s->stagger);
         s->retry = sd_event_source_disable_unref(s->retry);
         s->all_down = sd_event_source_disable_unref(s->all_down);
         s->retry_delay = 0;
@@ -890,8 +933,15 @@ static void control_closed(ControlClient *c, int error, const char *message, voi
                 session_fail(s, error, what);
                 return;
         }
-        if (s->n_attempts > 0 || s->control)
+        if (s->control)
                 return;
+        /* Next uplink at once rather than after the stagger delay. */
+        if (s->racing && session_race_next(s))
+                return;
+        if (s->n_attempts > 0)
+                return;
+        s->racing = false;
+        s->stagger = sd_event_source_disable_unref(s->stagger);
         manager_set_error(m, "%s", what);
         session_schedule_retry(s, what);
 }
@@ -987,6 +1037,7 @@ Session *session_free(Session *s) {
                         m->session = NULL;
         }
         s->retry = sd_event_source_disable_unref(s->retry);
+        s->stagger = sd_event_source_disable_unref(s->stagger);
         s->all_down = sd_event_source_disable_unref(s->all_down);
         s->bundle = pki_bundle_free(s->bundle);
         strv_free(s->info.addresses);
@@ -998,8 +1049,8 @@ Session *session_free(Session *s) {
 int session_add_uplink(Session *s, Uplink *u) {
         if (s->established)
                 (void) uplink_data_start(s, u);
-        if (!s->control && (s->n_attempts > 0 || s->retry))
-                return uplink_control_start(s, u);
+        if (!s->control && s->racing && s->n_attempts == 0)
+                (void) session_race_next(s);
         return 0;
 }
 
@@ -1024,9 +1075,9 @@ void session_uplink_changed(Session *s, Uplink *u) {
                 uplink_route_remove(s, u);
                 if (s->established)
                         (void) uplink_data_start(s, u);
-                if (!s->control && s->n_attempts > 0)
-                        (void) uplink_control_start(s, u);
-                else if (!s->control && s->retry) {
+                if (!s->control && s->racing && s->n_attempts == 0)
+                        (void) session_race_next(s);
+                else if (!s->control && !s->racing && s->retry) {
                         /* Waiting out a back-off because nothing was usable: try now. */
                         s->retry = sd_event_source_disable_unref(s->retry);
                         (void) session_start_attempts(s);

@@ -47,6 +47,7 @@ struct Uplink {
         sd_event_source *io;
         FluxPath *path;
         ControlClient *control;         /* control attempt over this uplink while racing */
+        bool raced;                     /* tried in the current race */
         union sockaddr_union local;     /* socket's local address once connected */
         uint8_t *batch_buf;             /* UPLINK_BATCH_MAX datagrams for sendmmsg */
         size_t batch_len[UPLINK_BATCH_MAX];
