@@ -93,28 +93,37 @@ static bool path_too_slow(const FluxScheduler *s, FluxPath *const *paths, size_t
  * FLUX_SCHEDULER_MAX_LAG, so it does not get a burst on its return. */
 static FluxPath *pick_weighted(const FluxScheduler *s, FluxPath *const *paths, size_t n, int tier) {
         FluxPath *best = NULL;
-        double best_f = 0;
+        double best_f = 0, max_f = 0;
+        bool any = false;
 
+        /* Paths that stayed in the set have tags within about one packet of each other; one that
+         * was away (down, backup, too slow) lags: bring it up to FLUX_SCHEDULER_MAX_LAG behind the
+         * leader, else it would take every packet until it caught up. */
         for (size_t i = 0; i < n; i++) {
-                double f;
+                double f = paths[i]->vtime + path_owd(paths[i]);
 
-                if (sched_tier(s, paths[i]) != tier)
+                if (sched_tier(s, paths[i]) != tier || path_too_slow(s, paths, n, tier, paths[i]))
                         continue;
-                if (path_too_slow(s, paths, n, tier, paths[i]))
-                        continue;
-                f = paths[i]->vtime + path_owd(paths[i]);
-                if (!best || f < best_f) {
-                        best = paths[i];
-                        best_f = f;
-                }
+                if (!any || f > max_f)
+                        max_f = f;
+                any = true;
         }
-        if (!best)
+        if (!any)
                 return NULL;
+
         for (size_t i = 0; i < n; i++) {
                 FluxPath *p = paths[i];
+                double f;
 
-                if (sched_tier(s, p) == tier && p->vtime + path_owd(p) < best_f - FLUX_SCHEDULER_MAX_LAG)
-                        p->vtime = best_f - FLUX_SCHEDULER_MAX_LAG - path_owd(p);
+                if (sched_tier(s, p) != tier || path_too_slow(s, paths, n, tier, p))
+                        continue;
+                if (p->vtime + path_owd(p) < max_f - FLUX_SCHEDULER_MAX_LAG)
+                        p->vtime = max_f - FLUX_SCHEDULER_MAX_LAG - path_owd(p);
+                f = p->vtime + path_owd(p);
+                if (!best || f < best_f) {
+                        best = p;
+                        best_f = f;
+                }
         }
         return best;
 }

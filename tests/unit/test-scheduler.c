@@ -471,6 +471,19 @@ START_TEST(test_weighted_pick_proportional) {
         ck_assert_uint_le(count[1], 3100);
         ck_assert_uint_ge(count[2], 950);
         ck_assert_uint_le(count[2], 1050);
+        /* A path that was away (down) for a long time returns without taking every packet until
+         * its virtual time catches up: at most a few ms of burst, then its share. */
+        p[1].state = FLUX_PATH_DOWN;
+        for (unsigned i = 0; i < 20000; i++)
+                flux_scheduler_pick(&s, pp, 3, 1, NULL, 1000, out, 4);
+        p[1].state = FLUX_PATH_UP;
+        memset(count, 0, sizeof(count));
+        for (unsigned i = 0; i < 900; i++) {
+                flux_scheduler_pick(&s, pp, 3, 1, NULL, 1000, out, 4);
+                count[out[0]->id - 1]++;
+        }
+        ck_assert_uint_le(count[1], 300 + 30); /* 3/9 of 900, plus at most 5 ms × 3 MB/s */
+        ck_assert_uint_ge(count[0], 450);
         /* A path whose one-way delay is beyond the peer's reorder ceiling is left out. */
         s.max_skew = 50 * MS;
         p[1].rtt_min = 150 * MS;
