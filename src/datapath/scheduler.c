@@ -70,18 +70,22 @@ static double path_owd(const FluxPath *p) {
         return p->rtt_min / 2.0;
 }
 
-/* Would this path's packets arrive so much later than the fastest path's that the peer's reorder
- * buffer cannot wait for them? Then striping over it only produces late packets. */
-static bool path_too_slow(const FluxScheduler *s, FluxPath *const *paths, size_t n, int tier, const FluxPath *p) {
+/* The smallest base one-way delay in the tier (-1 if none is known yet). */
+static double tier_min_owd(const FluxScheduler *s, FluxPath *const *paths, size_t n, int tier) {
         double best = -1;
 
-        if (s->max_skew == 0 || p->rtt_min == 0)
-                return false;
         for (size_t i = 0; i < n; i++)
                 if (sched_tier(s, paths[i]) == tier && paths[i]->rtt_min != 0 &&
                     (best < 0 || path_owd(paths[i]) < best))
                         best = path_owd(paths[i]);
-        return best >= 0 && path_owd(p) - best > (double) s->max_skew;
+        return best;
+}
+
+/* Would this path's packets arrive so much later than the fastest path's that the peer's reorder
+ * buffer cannot wait for them? Then striping over it only produces late packets. */
+static bool path_too_slow(const FluxScheduler *s, const FluxPath *p, double min_owd) {
+        return s->max_skew != 0 && p->rtt_min != 0 && min_owd >= 0 &&
+               path_owd(p) - min_owd > (double) s->max_skew;
 }
 
 /* Weighted striping, start-time fair queueing over the paths: each packet goes to the path with the
@@ -93,7 +97,7 @@ static bool path_too_slow(const FluxScheduler *s, FluxPath *const *paths, size_t
  * FLUX_SCHEDULER_MAX_LAG, so it does not get a burst on its return. */
 static FluxPath *pick_weighted(const FluxScheduler *s, FluxPath *const *paths, size_t n, int tier) {
         FluxPath *best = NULL;
-        double best_f = 0, max_f = 0;
+        double best_f = 0, max_f = 0, min_owd = tier_min_owd(s, paths, n, tier);
         bool any = false;
 
         /* Paths that stayed in the set have tags within about one packet of each other; one that
@@ -102,7 +106,7 @@ static FluxPath *pick_weighted(const FluxScheduler *s, FluxPath *const *paths, s
         for (size_t i = 0; i < n; i++) {
                 double f = paths[i]->vtime + path_owd(paths[i]);
 
-                if (sched_tier(s, paths[i]) != tier || path_too_slow(s, paths, n, tier, paths[i]))
+                if (sched_tier(s, paths[i]) != tier || path_too_slow(s, paths[i], min_owd))
                         continue;
                 if (!any || f > max_f)
                         max_f = f;
@@ -115,7 +119,7 @@ static FluxPath *pick_weighted(const FluxScheduler *s, FluxPath *const *paths, s
                 FluxPath *p = paths[i];
                 double f;
 
-                if (sched_tier(s, p) != tier || path_too_slow(s, paths, n, tier, p))
+                if (sched_tier(s, p) != tier || path_too_slow(s, p, min_owd))
                         continue;
                 if (p->vtime + path_owd(p) < max_f - FLUX_SCHEDULER_MAX_LAG)
                         p->vtime = max_f - FLUX_SCHEDULER_MAX_LAG - path_owd(p);
