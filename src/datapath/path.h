@@ -82,6 +82,10 @@ struct FluxPath {
         uint32_t rx_max_seq;
         uint64_t rx_bytes, rx_packets;
         usec_t last_rx;
+        /* Newest data sequence received on this path and when (gap loss detection). */
+        bool rx_data_valid;
+        uint32_t rx_data_seq_max;
+        usec_t rx_data_last;
 
         /* RTT (RFC 6298 §2), from probe replies only. 0 = no sample yet. */
         usec_t srtt, rttvar, rtt_last;

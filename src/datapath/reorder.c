@@ -293,3 +293,12 @@ unsigned flux_reorder_flush(FluxReorder *r, usec_t now) {
 FluxReorderResult flux_reorder_skip(FluxReorder *r, usec_t now, uint32_t seq) {
         return flux_reorder_insert(r, now, seq, NULL, 0);
 }
+
+unsigned flux_reorder_skip_gap(FluxReorder *r) {
+        if (r->depth == 0)
+                return 0;
+        give_up_gap(r);
+        r->stats.loss_skips++;
+        r->first_held = r->depth > 0 ? r->first_held : 0;
+        return 1;
+}

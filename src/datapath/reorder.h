@@ -45,6 +45,7 @@ typedef struct FluxReorderStats {
         uint64_t held;
         uint64_t timeouts;              /* gaps given up on after the hold time */
         uint64_t overflows;             /* gaps given up on because the buffer was full */
+        uint64_t loss_skips;            /* gaps given up on because the caller knew them lost */
         uint64_t skipped;               /* sequence numbers never delivered */
         uint64_t duplicates;
         uint64_t late;                  /* delivered after their gap was given up on */
@@ -97,6 +98,9 @@ FluxReorderResult flux_reorder_insert(FluxReorder *r, usec_t now, uint32_t seq, 
 FluxReorderResult flux_reorder_skip(FluxReorder *r, usec_t now, uint32_t seq);
 /* Gives up on gaps whose held packets waited `hold`. Returns the number of gaps given up on. */
 unsigned flux_reorder_flush(FluxReorder *r, usec_t now);
+/* Gives up on the gap at the head now (the caller knows it is lost) and drains the run behind it.
+ * Returns 1, or 0 if nothing was held. */
+unsigned flux_reorder_skip_gap(FluxReorder *r);
 /* Delivers everything held, in order, skipping gaps. */
 void flux_reorder_drain_all(FluxReorder *r);
 /* When flux_reorder_flush() has work, or USEC_INFINITY. */

@@ -578,6 +578,34 @@ static int tunnel_rx_ip(FluxTunnel *t, usec_t now, const uint8_t *ip, size_t len
         return FLUX_RX_DATA;
 }
 
+/* Loss detection by the per-path order (RACK-like, RFC 8985 in spirit): the sender hands data
+ * sequence numbers out in increasing order and every path is (nearly) FIFO, so once every path that
+ * carries data has delivered something newer than the gap at the head of the reorder buffer, the
+ * missing packet was lost, not delayed: give up on it now instead of waiting the hold time. A path
+ * that brought no data for FLUX_GAP_PATH_IDLE does not count (the sender no longer uses it). Were
+ * the verdict wrong, the packet is still delivered late, and the hold timer remains the backstop. */
+#define FLUX_GAP_PATH_IDLE (100 * USEC_PER_MSEC)
+
+static void tunnel_skip_lost_gaps(FluxTunnel *t, usec_t now) {
+        while (t->reorder.depth > 0) {
+                uint32_t gap = t->reorder.next;
+                bool any = false;
+
+                for (size_t i = 0; i < t->n_paths; i++) {
+                        const FluxPath *p = t->paths[i];
+
+                        if (!p->rx_data_valid || now - p->rx_data_last > FLUX_GAP_PATH_IDLE)
+                                continue;
+                        if (!flux_seq_after(p->rx_data_seq_max, gap))
+                                return; /* it may still come on this path */
+                        any = true;
+                }
+                if (!any || flux_reorder_skip_gap(&t->reorder) == 0)
+                        return;
+                t->stats.reorder_loss_skips++;
+        }
+}
+
 /* The adaptive hold time: how far apart in time the peer's packets can arrive over the paths in
  * use (their RTT spread, plus variation), bounded by the configured ceiling. */
 static void tunnel_update_hold(FluxTunnel *t) {
@@ -686,7 +714,16 @@ static int tunnel_receive_v2(FluxTunnel *t, usec_t now, const union sockaddr_uni
 
         switch (h.type) {
         case FLUX_PACKET_DATA:
-                return tunnel_rx_ip(t, now, payload, plen, true, h.data_seq);
+                if (!p->rx_data_valid || flux_seq_after(h.data_seq, p->rx_data_seq_max))
+                        p->rx_data_seq_max = h.data_seq;
+                p->rx_data_valid = true;
+                p->rx_data_last = now;
+                r = tunnel_rx_ip(t, now, payload, plen, true, h.data_seq);
+                if (t->reorder.depth > 0) {
+                        tunnel_skip_lost_gaps(t, now);
+                        sync_stats(t);
+                }
+                return r;
 
         case FLUX_PACKET_PROBE:
         case FLUX_PACKET_REGISTER:

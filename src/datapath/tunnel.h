@@ -149,6 +149,7 @@ typedef struct FluxTunnelStats {
         uint64_t reorder_late_drops;    /* arrived too long after their gap was given up on */
         uint64_t reorder_max_depth;
         uint64_t epoch_changes;         /* v2 send-side rekeys */
+        uint64_t reorder_loss_skips;    /* gaps given up on at once: every path delivered past them */
 } FluxTunnelStats;
 
 /* Creates a tunnel. -EINVAL for a bad config (role, version, secret size, missing callbacks). */
