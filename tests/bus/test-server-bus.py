@@ -48,7 +48,7 @@ def check(cond, what):
 class Daemon:
     """A private bus and a fluxifyd-server in a fresh network namespace."""
 
-    def __init__(self, exe, tmp, permissive=False, config=''):
+    def __init__(self, exe, tmp, permissive=False, config='', watchdog_usec=None):
         self.tmp = tmp
         self.dirs = {k: os.path.join(tmp, k) for k in ('etc', 'state', 'run', 'bus')}
         for d in self.dirs.values():
@@ -69,6 +69,9 @@ class Daemon:
 
         denv = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.address, NOTIFY_SOCKET=self.notify_path)
         denv.pop('WATCHDOG_USEC', None)
+        denv.pop('WATCHDOG_PID', None)
+        if watchdog_usec:
+            denv['WATCHDOG_USEC'] = str(watchdog_usec)
         cmd = ['unshare', '-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', exe,
                '--config-dir', self.dirs['etc'], '--state-dir', self.dirs['state'],
                '--runtime-dir', self.dirs['run']]
@@ -329,9 +332,10 @@ def denied_calls(d, how):
 
 def permissive_tests(exe, tmp):
     """The policy lets everything through: the daemon's own check must refuse."""
-    d = Daemon(exe, tmp, permissive=True)
+    d = Daemon(exe, tmp, permissive=True, watchdog_usec=400000)
     try:
         check(d.wait_notify('READY=1'), 'READY=1 (permissive bus)')
+        check(d.wait_notify('WATCHDOG=1', 3), 'WATCHDOG=1 pings with WATCHDOG_USEC set')
         check(d.call(PKI, PKI_IF, 'ListCertificates', user='nobody')[0] == 0, 'nobody may ListCertificates (permissive)')
         denied_calls(d, 'daemon check')
     finally:

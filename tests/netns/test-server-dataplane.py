@@ -293,7 +293,8 @@ def run(exe, client_exe, tmp, update):
         check(len(legacy_sessions) == 1, 'version 1 session listed (it lives until LegacyIdleTimeoutSec)')
         for x in legacy_sessions:
             d.send(x[2], SESSION_IF + '.Terminate', 'string:done')
-        check(d.get(ROOT, MGR_IF, 'SessionCount') == 0, 'version 1 session terminated')
+        n = d.get(ROOT, MGR_IF, 'SessionCount')
+        check(n == 0, f'version 1 session terminated ({n} left)')
 
         # 3. kill -9, restart, clean stop.
         os.kill(d.proc.pid, signal.SIGKILL)
