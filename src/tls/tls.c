@@ -280,6 +280,44 @@ unsigned tls_context_handshakes_pending(TlsContext *c) {
 
 /* ------------------------------------------------------------------ verification */
 
+#define PEER_CHAIN_MAX 16U
+
+/* Server: the stream's credentials (and so its CRL) were taken at accept time, but the client's
+ * certificate arrives with its last flight, up to the handshake deadline later. A revocation (or
+ * a new CA) in between must count, so verify the chain once more against the context's current
+ * credentials, reloading crl.pem first if it changed. A no-op while nothing changed. */
+static int verify_peer_current(TlsStream *s, const gnutls_typed_vdata_st *data, unsigned n, unsigned *status) {
+        gnutls_x509_crt_t chain[PEER_CHAIN_MAX] = {};
+        gnutls_x509_trust_list_t tl = NULL;
+        const gnutls_datum_t *der;
+        unsigned n_der = 0, n_chain = 0;
+        int r;
+
+        if (context_maybe_reload_crl(s->ctx) < 0) {
+                snprintf(s->verify_error, sizeof(s->verify_error), "cannot reload the CRL");
+                return GNUTLS_E_CERTIFICATE_ERROR;
+        }
+        if (s->ctx->cred == s->cred)
+                return 0;
+
+        gnutls_certificate_get_trust_list(s->ctx->cred->cred, &tl);
+        der = gnutls_certificate_get_peers(s->session, &n_der);
+        if (!der || n_der == 0 || n_der > PEER_CHAIN_MAX)
+                return GNUTLS_E_CERTIFICATE_ERROR;
+        for (r = 0; n_chain < n_der && r >= 0; n_chain++) {
+                r = gnutls_x509_crt_init(&chain[n_chain]);
+                if (r >= 0)
+                        r = gnutls_x509_crt_import(chain[n_chain], &der[n_chain], GNUTLS_X509_FMT_DER);
+        }
+        if (r >= 0)
+                r = gnutls_x509_trust_list_verify_crt2(tl, chain, n_chain, (gnutls_typed_vdata_st *) data, n, 0,
+                                                       status, NULL);
+        for (unsigned i = 0; i < n_chain; i++)
+                if (chain[i])
+                        gnutls_x509_crt_deinit(chain[i]);
+        return r;
+}
+
 /* Runs inside the handshake: checks the chain against the CA (and CRL on the server), the key
  * purpose, validity, and on the client the server name. A failure aborts the handshake with an
  * alert, and the reason is kept for tls_stream_verify_error(). */
@@ -302,9 +340,12 @@ static int verify_peer(gnutls_session_t session) {
                                                       .data = (unsigned char *) GNUTLS_KP_TLS_WWW_SERVER };
         }
         r = gnutls_certificate_verify_peers(session, data, n, &status);
+        if (r >= 0 && status == 0 && s->ctx->server)
+                r = verify_peer_current(s, data, n, &status);
         if (r < 0) {
-                snprintf(s->verify_error, sizeof(s->verify_error), "no usable peer certificate (%s)",
-                         gnutls_strerror(r));
+                if (isempty(s->verify_error))
+                        snprintf(s->verify_error, sizeof(s->verify_error), "no usable peer certificate (%s)",
+                                 gnutls_strerror(r));
                 return GNUTLS_E_CERTIFICATE_ERROR;
         }
         if (status != 0) {

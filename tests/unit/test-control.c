@@ -433,6 +433,36 @@ START_TEST(test_revocation_closes_session) {
 }
 END_TEST
 
+/* A handshake that was accepted before a revocation and finishes after it must not get in: the
+ * server took its credentials (and CRL) at accept time, the client sends its certificate later. */
+START_TEST(test_revocation_during_handshake) {
+        _cleanup_(pki_bundle_freep) PkiBundle *b = issue("phone", 0, 0);
+        ControlClientConfig c = client_config(b);
+        usec_t end = now(CLOCK_MONOTONIC) + 5 * USEC_PER_SEC;
+
+        F.established = F.client_closed = false;
+        F.exit_on_established = true;
+        ck_assert_int_eq(control_client_new(F.event, &c, &client_callbacks, NULL, &F.client), 0);
+        /* sd-event dispatches one source per iteration: stop right after the accept. */
+        while (control_server_n_pending(F.server) == 0) {
+                ck_assert_msg(now(CLOCK_MONOTONIC) < end, "the server never accepted");
+                ck_assert_int_ge(sd_event_run(F.event, 50 * USEC_PER_MSEC), 0);
+        }
+        ck_assert(!F.established && !F.client_closed);
+
+        /* What the daemon does on RevokeCertificate. */
+        ck_assert_int_eq(pki_store_revoke(F.store, "phone"), 0);
+        ck_assert_int_eq(control_server_reload_crl(F.server), 0);
+        ck_assert_int_eq(control_server_close_client(F.server, "phone", "revoked"), 0);
+
+        loop_until_stop(5 * USEC_PER_SEC);
+        ck_assert_msg(!F.established, "a revoked client got a session");
+        ck_assert_int_eq(F.client_error, -EPERM);
+        ck_assert_msg(strstr(F.client_message, "revoked"), "%s", F.client_message);
+        ck_assert_uint_eq(F.n_requests, 0);
+}
+END_TEST
+
 START_TEST(test_expired_client) {
         usec_t t = now(CLOCK_REALTIME);
         _cleanup_(pki_bundle_freep) PkiBundle *b = issue("old", t - 10 * USEC_PER_DAY, t - USEC_PER_DAY);
@@ -901,6 +931,7 @@ static Suite *control_suite(void) {
         tcase_add_test(tc, test_wrong_server_name);
         tcase_add_test(tc, test_revoked_client);
         tcase_add_test(tc, test_revocation_closes_session);
+        tcase_add_test(tc, test_revocation_during_handshake);
         tcase_add_test(tc, test_expired_client);
         tcase_add_test(tc, test_cn_mismatch);
         tcase_add_test(tc, test_resume);
