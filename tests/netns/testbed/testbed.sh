@@ -188,12 +188,27 @@ tb_dump_logs() {
 tb_spawn() {
         local name=$1 ns=$2
         shift 2
-        if [ "$ns" = - ]; then
-                "$@" >>"$TB_RUN/logs/$name.log" 2>&1 &
+        local log=$TB_RUN/logs/$name.log
+        if [ "${TB_TIMESTAMPS:-0}" = 1 ]; then
+                # Prefix every log line with the wall-clock time (daemon logs carry none).
+                if [ "$ns" = - ]; then
+                        "$@" > >(tb_stamp >>"$log") 2>&1 &
+                else
+                        ip netns exec "$ns" "$@" > >(tb_stamp >>"$log") 2>&1 &
+                fi
+        elif [ "$ns" = - ]; then
+                "$@" >>"$log" 2>&1 &
         else
-                ip netns exec "$ns" "$@" >>"$TB_RUN/logs/$name.log" 2>&1 &
+                ip netns exec "$ns" "$@" >>"$log" 2>&1 &
         fi
         echo $! >"$TB_RUN/pids/$name"
+}
+
+tb_stamp() { "$TB_PY" -u -c '
+import sys, time
+for line in sys.stdin:
+    t = time.time()
+    sys.stdout.write(time.strftime("%H:%M:%S", time.localtime(t)) + ".%03d " % (t % 1 * 1000) + line)'
 }
 
 tb_pid() { cat "$TB_RUN/pids/$1" 2>/dev/null; }
@@ -566,6 +581,7 @@ EOF
 # sd_notify receiver: logs every datagram with a timestamp to logs/notify-NAME.log.
 tb_notify_start() {
         local name=$1 sock=$TB_RUN/notify-$1
+        tb_stop "notify-$name" TERM 2 # a previous instance (daemon restarted)
         rm -f "$sock" "$TB_RUN/logs/notify-$name.log"
         tb_spawn "notify-$name" - "$TB_PY" -u "$TB_SRC/notify-listen.py" "$sock"
         local k
