@@ -246,6 +246,20 @@ static int on_rtnl_event(RtnlMonitor *mon, const RtnlEvent *ev, void *userdata) 
         case RTNL_EVENT_ADDRESS_REMOVED:
                 u = manager_find_uplink_by_index(m, ev->address.ifindex);
                 break;
+        case RTNL_EVENT_ROUTE_ADDED:
+        case RTNL_EVENT_ROUTE_REMOVED:
+                /* Only foreign default routes in main matter: they give the uplinks' gateways. */
+                if (!m->session || ev->route.protocol == RTPROT_FLUXIFY || ev->route.dst_prefixlen != 0 ||
+                    (ev->route.table != 0 && ev->route.table != RT_TABLE_MAIN))
+                        return 0;
+                for (size_t i = 0; i < m->n_uplinks; i++) {
+                        bool match = m->uplinks[i]->ifindex == ev->route.oif;
+                        for (size_t j = 0; j < ev->route.n_nexthops; j++)
+                                match = match || ev->route.nexthops[j].ifindex == m->uplinks[i]->ifindex;
+                        if (match)
+                                session_uplink_routes_changed(m->session, m->uplinks[i]);
+                }
+                return 0;
         case RTNL_EVENT_RESYNC:
                 for (size_t i = 0; i < m->n_uplinks; i++)
                         manager_link_event(m, m->uplinks[i]);
@@ -534,7 +548,7 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_oom();
 
-        r = rtnl_monitor_new(m->event, RTNL_MONITOR_LINK | RTNL_MONITOR_ADDRESS, on_rtnl_event, m, &m->monitor);
+        r = rtnl_monitor_new(m->event, RTNL_MONITOR_LINK | RTNL_MONITOR_ADDRESS | RTNL_MONITOR_ROUTE, on_rtnl_event, m, &m->monitor);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch network interfaces: %m");
         (void) rtnl_monitor_set_priority(m->monitor, SD_EVENT_PRIORITY_NORMAL - 5);

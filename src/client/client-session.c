@@ -140,32 +140,42 @@ const char *uplink_remote_address(const Uplink *u, char *buf, size_t size) {
 
 /* ------------------------------------------------------------------ routing per uplink */
 
-/* The gateway through which the uplink reaches the server: a route lookup restricted to the
- * uplink, else the uplink's default route in the main table, else on-link (none). */
-static void uplink_find_gateway(Session *s, Uplink *u, union in_addr_union *ret) {
-        union in_addr_union dst = {};
-        _cleanup_(freep) RtnlRoute *routes = NULL;
-        RtnlRoute rt;
+/* Does one of the uplink's own prefixes contain the server (same subnet: no gateway needed)? */
+static bool uplink_server_on_link(Session *s, Uplink *u, const union in_addr_union *server) {
+        _cleanup_(freep) RtnlAddress *addrs = NULL;
         size_t n = 0;
 
-        *ret = (union in_addr_union) {};
-        if (s->family == AF_INET)
-                dst.in = s->control_addr.in.sin_addr;
-        else
-                dst.in6 = s->control_addr.in6.sin6_addr;
+        if (rtnl_address_list(s->manager->rtnl, s->family, u->ifindex, &addrs, &n) < 0)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                union in_addr_union prefix = addrs[i].address;
 
-        if (rtnl_route_get(s->manager->rtnl, s->family, &dst, u->ifindex, 0, &rt) >= 0 && rt.oif == u->ifindex) {
-                *ret = rt.gateway;
-                return;
+                if (in_addr_mask(s->family, &prefix, addrs[i].prefixlen) >= 0 &&
+                    in_addr_prefix_covers(s->family, &prefix, addrs[i].prefixlen, server))
+                        return true;
         }
-        if (rtnl_route_list(s->manager->rtnl, s->family, RT_TABLE_MAIN, &routes, &n) < 0)
-                return;
-        for (size_t i = 0; i < n; i++)
-                if (routes[i].dst_prefixlen == 0 && routes[i].oif == u->ifindex &&
-                    routes[i].protocol != RTPROT_FLUXIFY) {
-                        *ret = routes[i].gateway;
-                        return;
-                }
+        return false;
+}
+
+/* The gateway through which the uplink reaches the server: the uplink's default route in the main
+ * table (as DHCP/NetworkManager set it), or none when the server is on-link. -ENETUNREACH when
+ * the uplink has no route yet: a route event brings us back (session_uplink_routes_changed()).
+ * A plain "route get … oif X" cannot tell: the kernel then assumes on-link. */
+static int uplink_find_gateway(Session *s, Uplink *u, union in_addr_union *ret) {
+        union in_addr_union server = {};
+
+        if (s->family == AF_INET)
+                server.in = s->control_addr.in.sin_addr;
+        else
+                server.in6 = s->control_addr.in6.sin6_addr;
+
+        if (rtnl_gateway_discover(s->manager->rtnl, s->family, u->ifindex, ret) >= 0)
+                return 0;
+        if (uplink_server_on_link(s, u, &server)) {
+                *ret = (union in_addr_union) {};
+                return 0;
+        }
+        return -ENETUNREACH;
 }
 
 /* Table T (default via the uplink's gateway) and rule "fwmark T lookup T": sockets marked T leave
@@ -179,8 +189,10 @@ static int uplink_route_install(Session *s, Uplink *u) {
 
         if (u->routed)
                 return 0;
+        r = uplink_find_gateway(s, u, &gw);
+        if (r < 0)
+                return log_debug_errno(r, "Uplink %s has no route towards the server yet.", u->name);
         u->table = routing_uplink_table(m->profile, u->ifindex);
-        uplink_find_gateway(s, u, &gw);
 
         route = (RtnlRoute) {
                 .family = s->family,
@@ -202,6 +214,7 @@ static int uplink_route_install(Session *s, Uplink *u) {
                 (void) routing_remove_table(m->routing, u->table);
                 return log_warning_errno(r, "Failed to add the policy rule of uplink %s: %m", u->name);
         }
+        u->gateway = gw;
         u->routed = true;
         return 0;
 }
@@ -1067,6 +1080,24 @@ void session_remove_uplink(Session *s, Uplink *u) {
                 (void) session_start_attempts(s);
         }
         session_check_paths(s);
+}
+
+void session_uplink_routes_changed(Session *s, Uplink *u) {
+        union in_addr_union gw;
+
+        if (!uplink_is_usable(u))
+                return;
+        if (u->routed) {
+                /* The gateway moved (DHCP, a new router): repoint the table; path and socket stay. */
+                if (uplink_find_gateway(s, u, &gw) < 0 || in_addr_equal(s->family, &gw, &u->gateway))
+                        return;
+                log_info("Uplink %s: gateway changed, updating its routing table.", u->name);
+                uplink_route_remove(s, u);
+                (void) uplink_route_install(s, u);
+                return;
+        }
+        /* It had no route so far: it can join now. */
+        session_uplink_changed(s, u);
 }
 
 void session_uplink_changed(Session *s, Uplink *u) {

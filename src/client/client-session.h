@@ -45,6 +45,8 @@ int session_add_uplink(Session *s, Uplink *u);
 void session_remove_uplink(Session *s, Uplink *u);
 /* Carrier or addresses of u changed (netlink event): take its path down or bring it up now. */
 void session_uplink_changed(Session *s, Uplink *u);
+/* A default route in the main table appeared, changed or went away on u's interface. */
+void session_uplink_routes_changed(Session *s, Uplink *u);
 
 /* Connection properties that come from the tunnel engine (zero without a path). */
 typedef struct UplinkStats {

@@ -41,6 +41,7 @@ struct Uplink {
         double weight;
         uint32_t table;                 /* routing table and SO_MARK, 0 until routing is set up */
         bool routed;                    /* table route + fwmark rule installed */
+        union in_addr_union gateway;    /* the table route's gateway (all-zero: on-link), valid if routed */
 
         /* Bonding data plane (client-session.c). */
         int fd;                         /* UDP socket: SO_BINDTODEVICE + SO_MARK, connected to the server */

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# fluxifyd-client's kernel state in a real bonding session (server and client in their own
+# namespaces, two veth uplinks through two routers; the testbed library builds them):
+#   - per-uplink routing table (default via that uplink's gateway) selected by a fwmark rule, the
+#     default route into the tunnel as two /1 routes per family, a host route to the server outside
+#     it, all tagged proto 70; the TUN with the leased addresses and the MTU;
+#   - netlink events: an uplink's carrier going away takes its path down at once, coming back
+#     brings it up; RemoveInterface/AddInterface live;
+#   - DefaultRoute=no leaves routing alone;
+#   - Disconnect, stop, and a restart after SIGKILL restore the namespace exactly.
+set -u
+source "$(dirname "$0")/testbed/testbed.sh"
+tb_init
+tb_deadline 200
+TB_FAILURES=0
+
+C=$TB_P-c
+tb_up -n 2
+tb_snapshot "$C" "$TB_RUN/client-before"
+tb_server_start
+tb_client_config laptop up1,up2
+tb_client_start laptop
+
+same_as_before() { # LABEL
+        tb_snapshot "$C" "$TB_RUN/client-now"
+        if diff -u "$TB_RUN/client-before" "$TB_RUN/client-now" >"$TB_RUN/client-diff"; then
+                tb_check "$1: routes, rules, links, addresses as before" 1 == 1
+        else
+                cat "$TB_RUN/client-diff"
+                tb_check "$1: routes, rules, links, addresses as before" 0 == 1
+        fi
+}
+count() { grep -c -E -- "$2" <<<"$1"; }
+
+echo "# connect over up1 and up2"
+tb_cctl connect --ifaces up1,up2 || tb_die "fluxifyctl connect failed"
+tb_wait_client_state laptop connected 15 || tb_die "not connected"
+tb_wait_path_state up1 up 10
+tb_wait_path_state up2 up 10
+echo "----- fluxifyctl paths"
+tb_cctl paths
+echo "----- fluxifyctl status"
+tb_cctl status
+echo "-----"
+tb_expect "path up1" "$(tb_path_state up1)" up
+tb_expect "path up2" "$(tb_path_state up2)" up
+
+rules=$(ip -n "$C" -4 rule show)
+tb_check "two fwmark rules at priority 25100" "$(count "$rules" '^25100:.*fwmark 0x46[0-9a-f]{6} lookup [0-9]+ proto 70')" == 2
+for i in 1 2; do
+        idx=$(ip -n "$C" -j link show "up$i" | "$TB_PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["ifindex"])')
+        table=$(ip -n "$C" -4 rule show | sed -nE "s/^25100:.*fwmark (0x[0-9a-f]+) lookup ([0-9]+).*/\1 \2/p" |
+                while read -r mark tbl; do [ $((mark & 0xffff)) -eq "$idx" ] && echo "$tbl"; done)
+        tb_check "up$i: rule for its ifindex" "$(wc -w <<<"$table")" == 1
+        tb_expect "up$i: table routes via its own gateway" \
+                "$(ip -n "$C" -4 route show table "$table" | tr -s ' ')" "default via 172.16.$i.1 dev up$i proto 70 "
+done
+routes=$(ip -n "$C" -4 route show proto 70)
+tb_check "v4 0.0.0.0/1 into the tunnel" "$(count "$routes" '^0\.0\.0\.0/1 dev flx-laptop')" == 1
+tb_check "v4 128.0.0.0/1 into the tunnel" "$(count "$routes" '^128\.0\.0\.0/1 dev flx-laptop')" == 1
+tb_check "host route to the server outside the tunnel" "$(count "$routes" "^$TB_SERVER_ADDR via 172\.16\.[12]\.1 dev up[12]")" == 1
+routes6=$(ip -n "$C" -6 route show proto 70)
+tb_check "v6 ::/1 into the tunnel" "$(count "$routes6" '^::/1 dev flx-laptop')" == 1
+tb_check "v6 8000::/1 into the tunnel" "$(count "$routes6" '^8000::/1 dev flx-laptop')" == 1
+tb_check "original default routes untouched" "$(ip -n "$C" -4 route show default | grep -c 'via 172.16')" == 2
+tun=$(ip -n "$C" -d -j addr show flx-laptop)
+tb_expect "TUN MTU" "$("$TB_PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["mtu"])' <<<"$tun")" 1400
+tb_check "TUN has the leased IPv4 address" "$(grep -c -E '"local": ?"10\.8\.0\.' <<<"$tun")" == 1
+tb_check "TUN has the leased IPv6 address" "$(grep -c -E '"local": ?"fd00:8::' <<<"$tun")" == 1
+tb_check "ping the server's tunnel address" "$(tb_c ping -q -c 3 -i 0.1 -W 2 10.8.0.1 | sed -nE 's/.* ([0-9]+) received.*/\1/p')" == 3
+tb_check "ping the internet host through the tunnel" "$(tb_c ping -q -c 3 -i 0.1 -W 2 "$TB_INET_ADDR" | sed -nE 's/.* ([0-9]+) received.*/\1/p')" == 3
+tb_check "routing journal in the runtime directory" "$(grep -c '"table"' "$TB_RUN/client/run/client/laptop.routes")" ">=" 6
+
+echo "# netlink: uplink carrier lost and back"
+t0=$(tb_now)
+ip -n "$C" link set up2 down
+tb_wait_path_state up2 down 2
+t1=$(tb_now)
+tb_check "up2 down after its link went down (s)" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "<" 1
+tb_expect "up1 still up" "$(tb_path_state up1)" up
+tb_check "traffic still flows" "$(tb_c ping -q -c 3 -i 0.1 -W 2 "$TB_INET_ADDR" | sed -nE 's/.* ([0-9]+) received.*/\1/p')" == 3
+ip -n "$C" link set up2 up
+# The route via the gateway is gone with the link; the testbed's own default route comes back
+# with it as NetworkManager would put it back.
+ip -n "$C" route replace default via 172.16.2.1 dev up2 metric 102
+tb_wait_path_state up2 up 10
+tb_expect "up2 up again" "$(tb_path_state up2)" up
+
+echo "# RemoveInterface / AddInterface, live"
+tb_cctl remove-iface up2 || tb_check "remove-iface up2" 1 == 0
+tb_check "one path left" "$(tb_pq 'len(p)')" == 1
+tb_check "one fwmark rule left" "$(ip -n "$C" -4 rule show | grep -c '^25100:')" == 1
+tb_expect "still connected" "$(tb_client_prop laptop State)" connected
+tb_cctl add-iface up2 || tb_check "add-iface up2" 1 == 0
+tb_wait_path_state up2 up 10
+tb_expect "up2 up after add-iface" "$(tb_path_state up2)" up
+
+echo "# disconnect"
+tb_cctl disconnect || tb_check "fluxifyctl disconnect" 1 == 0
+tb_expect "idle" "$(tb_client_prop laptop State)" idle
+same_as_before "after Disconnect"
+
+echo "# crash: SIGKILL while connected, then start again"
+tb_cctl connect --ifaces up1,up2 || tb_die "reconnect failed"
+tb_wait_client_state laptop connected 15 || tb_die "not connected again"
+tb_stop client-laptop KILL 5
+tb_check "rules left behind by the crash" "$(ip -n "$C" -4 rule show | grep -c '^25100:')" == 2
+tb_client_start laptop
+tb_check "journal replayed at start: no rules" "$(ip -n "$C" -4 rule show | grep -c '^25100:')" == 0
+same_as_before "after a crash and a restart"
+
+echo "# DefaultRoute=no"
+TB_CLIENT_CONF_EXTRA="DefaultRoute=no" tb_client_config laptop up1,up2
+tb_client_stop laptop
+tb_client_start laptop
+tb_cctl connect --ifaces up1,up2 || tb_die "connect with DefaultRoute=no failed"
+tb_wait_client_state laptop connected 15 || tb_die "not connected (DefaultRoute=no)"
+tb_check "no /1 routes with DefaultRoute=no" "$(ip -n "$C" -4 route show proto 70 | grep -c '/1 dev')" == 0
+tb_check "tunnel still usable with DefaultRoute=no" "$(tb_c ping -q -c 2 -i 0.1 -W 2 10.8.0.1 | sed -nE 's/.* ([0-9]+) received.*/\1/p')" == 2
+
+echo "# stop while connected"
+tb_client_stop laptop
+same_as_before "after stopping the daemon"
+
+[ "$TB_FAILURES" -eq 0 ]
