@@ -339,7 +339,7 @@ static int request_refusal(ControlConn *c, const ControlRequest *req, bool at_eo
         return -1;
 }
 
-/* Lets the daemon decide; fills in the id when the daemon left it to us. */
+/* Lets the daemon decide. */
 static int request_grant(ControlConn *c, const ControlSessionRequest *sr, ControlGrant *ret) {
         ControlServer *s = c->server;
         int r;
@@ -347,16 +347,67 @@ static int request_grant(ControlConn *c, const ControlSessionRequest *sr, Contro
         c->in_request = true;
         r = s->cb.request ? s->cb.request(s, c, sr, ret, s->userdata) : -EOPNOTSUPP;
         c->in_request = false;
-        if (r >= 0 && ret->session_id == 0 && !sr->resume)
-                r = random_session_id(s, &ret->session_id);
-        if (r >= 0 && ((sr->resume && ret->session_id != sr->resume_session_id) ||
-                       (!ret->addresses.has4 && !ret->addresses.has6) || ret->udp_port == 0))
-                r = -EPROTO; /* the daemon broke the contract */
         return r;
 }
 
+/* Completes what the daemon granted: picks the id when the daemon left it to us, and checks the
+ * contract. */
+static int grant_complete(ControlConn *c, const ControlSessionRequest *sr, ControlGrant *g) {
+        int r;
+
+        if (g->session_id == 0 && !sr->resume) {
+                r = random_session_id(c->server, &g->session_id);
+                if (r < 0)
+                        return r;
+        }
+        if ((sr->resume && g->session_id != sr->resume_session_id) || (!g->addresses.has4 && !g->addresses.has6) ||
+            g->udp_port == 0)
+                return -EPROTO; /* the daemon broke the contract */
+        return 0;
+}
+
+static void conn_set_established(ControlConn *c) {
+        c->state = CONN_ESTABLISHED;
+        c->server->n_pending--;
+        c->server->n_established++;
+}
+
+/* v1: one response, then close; the daemon does not keep c. */
+static void finish_v1(ControlConn *c, const ControlSessionRequest *sr, ControlGrant *g, const uint8_t *secret) {
+        int r;
+
+        r = grant_complete(c, sr, g);
+        if (r < 0)
+                return conn_refuse(c, control_error_code_from_errno(r), default_refusal(r));
+        c->session_id = g->session_id;
+        r = send_v1_response(c, g, secret);
+        if (r < 0)
+                log_debug_errno(r, "Control: cannot send v1 response: %m");
+        conn_detach(c, NULL);
+}
+
+/* v2: the daemon keeps c from its yes on, so every failure from here must reach it through
+ * callbacks.closed (conn_lost() of an established conn), never a silent free. */
+static void finish_v2(ControlConn *c, const ControlSessionRequest *sr, ControlGrant *g) {
+        ControlMsg e = { .type = CONTROL_MSG_ERROR, .error.code = CONTROL_ERROR_INTERNAL,
+                         .error.message = (char *) "the server could not set up the session" };
+        int r;
+
+        conn_set_established(c);
+        r = grant_complete(c, sr, g);
+        if (r >= 0) {
+                c->session_id = g->session_id;
+                r = send_v2_response(c, g, sr->resume);
+        }
+        if (r >= 0)
+                r = conn_start_session_timers(c);
+        if (r < 0) {
+                (void) conn_send_msg(c, &e);
+                conn_lost(c, r, "cannot complete the session set-up");
+        }
+}
+
 static void handle_request(ControlConn *c, const char *data, size_t size, bool at_eof) {
-        ControlServer *s = c->server;
         ControlRequest req = {};
         ControlSessionRequest sr;
         ControlGrant grant = {};
@@ -403,26 +454,11 @@ static void handle_request(ControlConn *c, const char *data, size_t size, bool a
                 snprintf(msg, sizeof(msg), "%s", c->error_message ?: default_refusal(r));
                 return conn_refuse(c, control_error_code_from_errno(r), msg);
         }
-
-        c->session_id = grant.session_id;
-        if (c->protocol == CONTROL_PROTOCOL_V1) {
-                r = send_v1_response(c, &grant, secret);
-                explicit_bzero(secret, sizeof(secret));
-                if (r < 0)
-                        log_debug_errno(r, "Control: cannot send v1 response: %m");
-                return conn_detach(c, NULL);
-        }
+        if (c->protocol == CONTROL_PROTOCOL_V1)
+                finish_v1(c, &sr, &grant, secret);
+        else
+                finish_v2(c, &sr, &grant);
         explicit_bzero(secret, sizeof(secret));
-
-        r = send_v2_response(c, &grant, sr.resume);
-        if (r >= 0) {
-                c->state = CONN_ESTABLISHED;
-                s->n_pending--;
-                s->n_established++;
-                r = conn_start_session_timers(c);
-        }
-        if (r < 0)
-                conn_lost(c, r, "cannot send the response");
 }
 
 /* ------------------------------------------------------------------ stream callbacks */

@@ -58,6 +58,7 @@ typedef struct Fixture {
         bool exit_on_established;
         bool stop;                /* set by callbacks: loop_until_stop() returns */
         bool close_in_closed;     /* the test daemon calls control_conn_close() from closed() */
+        bool bad_grant;           /* the test daemon grants a lease the response cannot carry */
         uint32_t client_rekey_epoch, server_rekey_epoch;
 } Fixture;
 
@@ -129,6 +130,8 @@ static int srv_request(ControlServer *s, ControlConn *c, const ControlSessionReq
                 sess->conn = NULL;
         }
         *ret = (ControlGrant) { .session_id = sess->id, .addresses = sess->lease, .udp_port = 8000, .mtu = 1400 };
+        if (F.bad_grant)
+                ret->addresses.prefixlen4 = 0;
         return 0;
 }
 
@@ -460,6 +463,27 @@ START_TEST(test_revocation_during_handshake) {
         ck_assert_int_eq(F.client_error, -EPERM);
         ck_assert_msg(strstr(F.client_message, "revoked"), "%s", F.client_message);
         ck_assert_uint_eq(F.n_requests, 0);
+}
+END_TEST
+
+/* The daemon said yes and keeps the connection, but the set-up cannot be completed (here: a grant
+ * the response cannot carry): the daemon must hear that the connection is gone, or it keeps a
+ * dangling ControlConn. */
+START_TEST(test_failure_after_grant) {
+        ControlClientConfig c = client_config(F.bundle);
+
+        F.bad_grant = true;
+        run_once(&c, true);
+        ck_assert(!F.established);
+        ck_assert(F.client_closed);
+        ck_assert_int_lt(F.client_error, 0);
+        spin(100 * USEC_PER_MSEC);
+        ck_assert_uint_eq(F.n_requests, 1);
+        ck_assert_uint_eq(F.n_closed, 1);
+        ck_assert_int_lt(F.closed_error, 0);
+        ck_assert_ptr_null(F.sessions[0].conn);
+        ck_assert_uint_eq(control_server_n_connections(F.server), 0);
+        ck_assert_uint_eq(control_server_n_pending(F.server), 0);
 }
 END_TEST
 
@@ -932,6 +956,7 @@ static Suite *control_suite(void) {
         tcase_add_test(tc, test_revoked_client);
         tcase_add_test(tc, test_revocation_closes_session);
         tcase_add_test(tc, test_revocation_during_handshake);
+        tcase_add_test(tc, test_failure_after_grant);
         tcase_add_test(tc, test_expired_client);
         tcase_add_test(tc, test_cn_mismatch);
         tcase_add_test(tc, test_resume);
