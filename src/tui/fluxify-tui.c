@@ -141,8 +141,8 @@ static void on_call_done(void *userdata, int r, const char *message, const char 
         if (r < 0)
                 app_status(app, true, "%s", message);
         else
-                app_status(app, false, "Done.");
-        (void) tui_bus_refresh(app->tbus);
+                app_status(app, false, "%s", strempty(app->done_text));
+        (void) tui_bus_refresh_all(app->tbus);
         tui_draw(app);
 }
 
@@ -192,7 +192,7 @@ static void on_issued(void *userdata, int r, const char *message, const char *bu
                         app_status(app, false, "Issued '%s': bundle (CA, certificate, key) written to %s (mode 0600).",
                                    app->issue_name, app->issue_file);
         }
-        (void) tui_bus_refresh(app->tbus);
+        (void) tui_bus_refresh_all(app->tbus);
         tui_draw(app);
 }
 
@@ -212,14 +212,22 @@ static void prompt_close(App *app) {
         app->input_len = 0;
 }
 
-static void start_call(App *app, int r, const char *busy) {
+/* r: what starting the call returned; busy: shown while it runs; done: shown when it succeeded. */
+static void start_call(App *app, int r, const char *busy, const char *done_fmt, ...) _printf_(4, 5);
+
+static void start_call(App *app, int r, const char *busy, const char *done_fmt, ...) {
+        va_list ap;
+
         if (r < 0) {
-                app_status(app, true, "%s: %s", busy, strerror(-r));
+                app_status(app, true, "%s %s", busy, strerror(-r));
                 return;
         }
         free(app->busy);
         app->busy = strdup(busy);
         app->status[0] = '\0';
+        va_start(ap, done_fmt);
+        vsnprintf(app->done_text, sizeof app->done_text, done_fmt, ap);
+        va_end(ap);
 }
 
 static void prompt_submit_issue(App *app, TuiPrompt p, const char *text) {
@@ -259,7 +267,7 @@ static void prompt_submit_issue(App *app, TuiPrompt p, const char *text) {
                 if (!app->issue_file || !app->issue_name)
                         return;
                 start_call(app, tui_bus_issue_certificate(app->tbus, app->issue_name, app->issue_days, on_issued, app),
-                           "Issuing the certificate…");
+                           "Issuing the certificate…", "Issued '%s'.", app->issue_name);
         }
 }
 
@@ -277,7 +285,8 @@ static void prompt_submit(App *app) {
                 r = tui_split_list(text, &v);
                 if (r >= 0)
                         r = tui_bus_connect(app->tbus, v, on_call_done, app);
-                start_call(app, r, "Connecting…");
+                start_call(app, r, "Connecting…", "Connect requested%s%s.", v && v[0] ? " over " : "",
+                           v && v[0] ? text : "");
                 break;
         case TUI_PROMPT_ADD_INTERFACE:
         case TUI_PROMPT_REMOVE_INTERFACE:
@@ -287,10 +296,11 @@ static void prompt_submit(App *app) {
                         break;
                 }
                 if (p == TUI_PROMPT_ADD_INTERFACE)
-                        start_call(app, tui_bus_add_interface(app->tbus, v[0], on_call_done, app), "Adding the interface…");
+                        start_call(app, tui_bus_add_interface(app->tbus, v[0], on_call_done, app),
+                                   "Adding the interface…", "Added %s.", v[0]);
                 else
                         start_call(app, tui_bus_remove_interface(app->tbus, v[0], on_call_done, app),
-                                   "Removing the interface…");
+                                   "Removing the interface…", "Removed %s.", v[0]);
                 break;
         case TUI_PROMPT_ISSUE_NAME:
         case TUI_PROMPT_ISSUE_DAYS:
@@ -312,11 +322,11 @@ static void confirm(App *app, int key) {
         }
         if (p == TUI_PROMPT_CONFIRM_REVOKE)
                 start_call(app, tui_bus_revoke_certificate(app->tbus, app->confirm_target, on_call_done, app),
-                           "Revoking the certificate…");
+                           "Revoking the certificate…", "Revoked '%s'.", app->confirm_target);
         else
                 start_call(app, tui_bus_terminate_session(app->tbus, app->confirm_target, "terminated by administrator",
                                                           on_call_done, app),
-                           "Terminating the session…");
+                           "Terminating the session…", "Terminated the session.");
 }
 
 static void prompt_key(App *app, int key) {
@@ -380,7 +390,8 @@ static void client_key(App *app, int key) {
                             joined);
                 break;
         case 'd':
-                start_call(app, tui_bus_disconnect(app->tbus, on_call_done, app), "Disconnecting…");
+                start_call(app, tui_bus_disconnect(app->tbus, on_call_done, app), "Disconnecting…",
+                           "Disconnected.");
                 break;
         case 'a':
                 prompt_open(app, TUI_PROMPT_ADD_INTERFACE, "Add interface: ", NULL);
@@ -500,7 +511,7 @@ static void app_key(App *app, int key) {
         case KEY_CTRL('l'):
                 clearok(curscr, TRUE);
                 if (app->tbus)
-                        (void) tui_bus_refresh(app->tbus);
+                        (void) tui_bus_refresh_all(app->tbus);
                 return;
         case 's':
                 if (app->view != TUI_VIEW_CHOOSER) {
@@ -752,8 +763,14 @@ int main(int argc, char *argv[]) {
         set_escdelay(25);
         tui_draw(&app);
 
-        /* From here on stderr is the screen: log lines would garble it. */
-        log_set_max_level(LOG_CRIT);
+        /* From here on stderr is the screen: log lines would garble it, unless they go to the file
+         * named by $FLUXIFY_TUI_LOG (debug level, for hacking on the program). */
+        if (getenv("FLUXIFY_TUI_LOG") && freopen(getenv("FLUXIFY_TUI_LOG"), "ae", stderr)) {
+                setvbuf(stderr, NULL, _IOLBF, 0);
+                log_set_target(LOG_TARGET_CONSOLE);
+                log_set_max_level(LOG_DEBUG);
+        } else
+                log_set_max_level(LOG_CRIT);
         r = sd_event_loop(app.event);
         endwin();
         if (r < 0) {

@@ -9,6 +9,7 @@
 #include "ctl-bus.h"
 #include "flux-bus-names.h"
 #include "flux-errors.h"
+#include "log.h"
 #include "tui-bus.h"
 
 /* Certificates change rarely and are signalled; re-read them anyway every this many polls in case a
@@ -44,9 +45,11 @@ typedef struct CallContext {
 char *tui_bus_format_error(char *buf, size_t size, const char *what, const char *error_name,
                            const char *error_message, int r) {
         if (streq_ptr(error_name, SD_BUS_ERROR_ACCESS_DENIED))
-                /* The bus's own refusal is a long rule dump; the daemon's is short. Both say the same. */
+                /* The bus's own refusal is a long rule dump ("Rejected send message, 2 matched rules;
+                 * type=…"): say who refused instead. The daemon's own message is short: keep it. */
                 snprintf(buf, size, "%s: access denied, this needs root (%s)", what,
-                         error_message ?: "permission denied");
+                         !error_message ? "permission denied" :
+                         strstr(error_message, "matched rules") ? "refused by the D-Bus policy" : error_message);
         else if (streq_ptr(error_name, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
                  streq_ptr(error_name, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
                 snprintf(buf, size, "%s: the daemon is not on the bus", what);
@@ -161,6 +164,7 @@ static int on_certificates(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         json_t *certs = NULL;
 
         b->certs_slot = sd_bus_slot_unref(b->certs_slot);
+        log_debug("ListCertificates() answered: %s", sd_bus_message_is_method_error(m, NULL) ? "error" : "ok");
         if (sd_bus_message_is_method_error(m, NULL)) {
                 /* PKINotInitialized, or the daemon went away: no list. The poll reports the latter. */
                 json_decref(b->certs);
@@ -169,8 +173,17 @@ static int on_certificates(sd_bus_message *m, void *userdata, sd_bus_error *ret_
                 json_decref(b->certs);
                 b->certs = certs;
         }
+        /* A change was signalled while this call was in flight: its answer may predate it. */
+        if (b->certs_dirty)
+                (void) tui_bus_refresh(b);
         notify(b);
         return 0;
+}
+
+int tui_bus_refresh_all(TuiBus *b) {
+        assert_return(b, -EINVAL);
+        b->certs_dirty = true;
+        return tui_bus_refresh(b);
 }
 
 int tui_bus_refresh(TuiBus *b) {
@@ -191,6 +204,7 @@ int tui_bus_refresh(TuiBus *b) {
                 if (r < 0)
                         return r;
                 b->certs_dirty = false;
+                log_debug("ListCertificates() sent (poll %u).", b->polls);
         }
         b->polls++;
         return 0;
@@ -275,6 +289,8 @@ static int on_interfaces_removed(sd_bus_message *m, void *userdata, sd_bus_error
 static int on_reread(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         TuiBus *b = userdata;
 
+        log_debug("%s.%s received: reading again.", strna(sd_bus_message_get_interface(m)),
+                  strna(sd_bus_message_get_member(m)));
         b->certs_dirty = true;
         (void) tui_bus_refresh(b);
         return 0;

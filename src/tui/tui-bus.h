@@ -41,6 +41,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(TuiBus *, tui_bus_free);
 
 /* Starts a re-read unless one is still in flight. */
 int tui_bus_refresh(TuiBus *b);
+/* Also re-reads what is normally read only on a signal (the certificates): after our own calls. */
+int tui_bus_refresh_all(TuiBus *b);
 
 /* Borrowed; NULL when the daemon could not be read (see tui_bus_get_error()). */
 json_t *tui_bus_get_objects(TuiBus *b);

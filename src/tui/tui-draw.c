@@ -357,7 +357,6 @@ static void draw_server(const App *app) {
                 tui_server_path_row(sel->paths + i, rows + i);
         y += table(app, y, tui_server_path_columns, tui_server_path_n_columns, rows, sel ? sel->n_paths : 0, 0, false,
                    n_paths_rows);
-        y = MAX(y, 5 + 3 + n_sessions_rows + 2 + n_paths_rows);
 
         putf(y++, 0, COLS, A_BOLD | (app->focus == TUI_FOCUS_CERTIFICATES ? A_REVERSE : 0), " Certificates   CA %s%s ",
              s->has_pki && !isempty(s->ca_fingerprint) ? "sha256:" : "",

@@ -21,7 +21,7 @@ static const char *const tui_path_sort_table[_TUI_PATH_SORT_MAX] = {
 DEFINE_STRING_TABLE(tui_path_sort, TuiPathSort, _TUI_PATH_SORT_MAX);
 
 TuiColor tui_state_color(const char *state) {
-        static const char *const good[] = { "up", "connected", "running" };
+        static const char *const good[] = { "up", "connected", "running", "active", "established", "valid" };
         static const char *const warn[] = { "probing", "degraded", "connecting", "reconnecting",
                                             "disconnecting", "starting", "stopping" };
         static const char *const bad[] = { "down", "failed", "revoked", "expired" };

@@ -70,6 +70,7 @@ typedef struct App {
         char *issue_file;
         char *confirm_target;           /* certificate name or session object path */
         char *busy;                     /* a call in flight: what it is ("Connecting…") */
+        char done_text[TUI_STATUS_MAX]; /* the status once it succeeded */
 
         char status[TUI_STATUS_MAX];
         bool status_error;

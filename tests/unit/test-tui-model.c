@@ -340,6 +340,10 @@ START_TEST(test_error_messages) {
         tui_bus_format_error(buf, sizeof buf, "Connect failed", "org.freedesktop.DBus.Error.AccessDenied",
                              "Access denied", -EACCES);
         ck_assert_str_eq(buf, "Connect failed: access denied, this needs root (Access denied)");
+        tui_bus_format_error(buf, sizeof buf, "Disconnect failed", "org.freedesktop.DBus.Error.AccessDenied",
+                             "Rejected send message, 2 matched rules; type=\"method_call\", sender=\":1.9\"",
+                             -EACCES);
+        ck_assert_str_eq(buf, "Disconnect failed: access denied, this needs root (refused by the D-Bus policy)");
         tui_bus_format_error(buf, sizeof buf, "Connect failed", FLUX_ERROR_NO_SUCH_INTERFACE,
                              "No interface 'eth9'.", -ENODEV);
         ck_assert_str_eq(buf, "Connect failed: No interface 'eth9'.");
