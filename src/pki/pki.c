@@ -179,34 +179,31 @@ static int export_key_pem(gnutls_x509_privkey_t key, gnutls_datum_t *ret) {
         return pki_errno(gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, ret));
 }
 
-static int write_crt(const char *path, gnutls_x509_crt_t crt) {
-        _cleanup_(datum_freep) gnutls_datum_t d = {};
-        int r;
+/* Writes what an export produced (r: its GnuTLS result) atomically; the datum is wiped and freed
+ * either way. */
+static int write_pem(const char *path, int r, gnutls_datum_t *d, mode_t mode) {
+        if (r >= 0)
+                r = write_file_atomic(path, d->data, d->size, mode);
+        datum_freep(d);
+        return r;
+}
 
-        r = export_crt_pem(crt, &d);
-        if (r < 0)
-                return r;
-        return write_file_atomic(path, d.data, d.size, 0644);
+static int write_crt(const char *path, gnutls_x509_crt_t crt) {
+        gnutls_datum_t d = {};
+
+        return write_pem(path, export_crt_pem(crt, &d), &d, 0644);
 }
 
 static int write_key(const char *path, gnutls_x509_privkey_t key) {
-        _cleanup_(datum_freep) gnutls_datum_t d = {};
-        int r;
+        gnutls_datum_t d = {};
 
-        r = export_key_pem(key, &d);
-        if (r < 0)
-                return r;
-        return write_file_atomic(path, d.data, d.size, 0600);
+        return write_pem(path, export_key_pem(key, &d), &d, 0600);
 }
 
 static int write_crl(const char *path, gnutls_x509_crl_t crl) {
-        _cleanup_(datum_freep) gnutls_datum_t d = {};
-        int r;
+        gnutls_datum_t d = {};
 
-        r = pki_errno(gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_PEM, &d));
-        if (r < 0)
-                return r;
-        return write_file_atomic(path, d.data, d.size, 0644);
+        return write_pem(path, pki_errno(gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_PEM, &d)), &d, 0644);
 }
 
 /* ------------------------------------------------------------------ certificate helpers */
@@ -511,17 +508,12 @@ int pki_crt_common_name(gnutls_x509_crt_t crt, char **ret) {
 
 /* ------------------------------------------------------------------ store */
 
+static void store_unload(PkiStore *s);
+
 PkiStore *pki_store_free(PkiStore *s) {
         if (!s)
                 return NULL;
-        if (s->ca)
-                gnutls_x509_crt_deinit(s->ca);
-        if (s->ca_key)
-                gnutls_x509_privkey_deinit(s->ca_key);
-        if (s->server)
-                gnutls_x509_crt_deinit(s->server);
-        if (s->crl)
-                gnutls_x509_crl_deinit(s->crl);
+        store_unload(s);
         free(s->dir);
         free(s->ca_path);
         free(s->ca_key_path);
@@ -878,15 +870,12 @@ int pki_store_issue(PkiStore *s, const char *name, unsigned valid_days, char **r
                                     ret_bundle_pem);
 }
 
-int pki_store_revoke(PkiStore *s, const char *name) {
-        _cleanup_(gnutls_x509_crt_deinitp) gnutls_x509_crt_t crt = NULL;
-        _cleanup_(gnutls_x509_crl_deinitp) gnutls_x509_crl_t crl = NULL;
+/* The issued certificate of name: -EINVAL bad name, -ENOKEY uninitialised, -ENOENT none, -EUCLEAN
+ * unreadable. */
+static int issued_read(PkiStore *s, const char *name, gnutls_x509_crt_t *ret) {
         _cleanup_(freep) char *path = NULL;
-        unsigned char serial[64];
-        size_t ns = sizeof(serial);
         int r;
 
-        assert_return(s, -EINVAL);
         if (!pki_name_is_valid(name))
                 return -EINVAL;
         if (!s->initialized)
@@ -894,11 +883,23 @@ int pki_store_revoke(PkiStore *s, const char *name) {
         r = issued_path(s, name, &path);
         if (r < 0)
                 return r;
-        r = pki_read_crt(path, &crt);
-        if (r == -ENOENT)
-                return -ENOENT;
+        r = pki_read_crt(path, ret);
         if (r < 0)
-                return -EUCLEAN;
+                return r == -ENOENT ? -ENOENT : -EUCLEAN;
+        return 0;
+}
+
+int pki_store_revoke(PkiStore *s, const char *name) {
+        _cleanup_(gnutls_x509_crt_deinitp) gnutls_x509_crt_t crt = NULL;
+        _cleanup_(gnutls_x509_crl_deinitp) gnutls_x509_crl_t crl = NULL;
+        unsigned char serial[64];
+        size_t ns = sizeof(serial);
+        int r;
+
+        assert_return(s, -EINVAL);
+        r = issued_read(s, name, &crt);
+        if (r < 0)
+                return r;
         if (crl_has_serial(s->crl, crt))
                 return -EALREADY;
         r = gnutls_x509_crt_get_serial(crt, serial, &ns);
@@ -988,20 +989,12 @@ int pki_store_list(PkiStore *s, PkiCertInfo **ret, size_t *ret_n) {
 
 int pki_store_is_revoked(PkiStore *s, const char *name) {
         _cleanup_(gnutls_x509_crt_deinitp) gnutls_x509_crt_t crt = NULL;
-        _cleanup_(freep) char *path = NULL;
         int r;
 
         assert_return(s, -EINVAL);
-        if (!pki_name_is_valid(name))
-                return -EINVAL;
-        if (!s->initialized)
-                return -ENOKEY;
-        r = issued_path(s, name, &path);
+        r = issued_read(s, name, &crt);
         if (r < 0)
                 return r;
-        r = pki_read_crt(path, &crt);
-        if (r < 0)
-                return r == -ENOENT ? -ENOENT : -EUCLEAN;
         return crl_has_serial(s->crl, crt);
 }
 
