@@ -251,13 +251,23 @@ static int append_missing(FILE *f, const char *const *keys, const char *const *v
         return 0;
 }
 
+static bool line_is_blank_or_comment(const char *line, size_t len) {
+        size_t skip = strspn(line, " \t");
+
+        return skip >= len || line[skip] == '#' || line[skip] == ';';
+}
+
 int client_config_update_text(const char *text, const char *const *keys, const char *const *values,
                               char **ret) {
         _cleanup_(freep) bool *done = NULL;
         _cleanup_(freep) char *buf = NULL;
         bool in_client = false, seen_client = false;
         size_t n_keys = 0, size = 0;
-        const char *p = text ?: "";
+        /* Blank and comment lines inside [Client] wait (as a span of the input: they are
+         * contiguous), so that missing keys go right after the section's last setting rather than
+         * after the blank line before the next section. */
+        const char *pending = NULL, *p = text ?: "";
+        size_t pending_len = 0;
         FILE *f;
 
         while (keys[n_keys])
@@ -281,6 +291,12 @@ int client_config_update_text(const char *text, const char *const *keys, const c
                                 for (size_t i = 0; i < n_keys; i++)
                                         done[i] = true; /* a second [Client]: keys already written */
                         seen_client = seen_client || in_client;
+                } else if (in_client && line_is_blank_or_comment(p, len)) {
+                        if (!pending)
+                                pending = p;
+                        pending_len = (size_t) (p - pending) + len + 1;
+                        p += len + has_nl;
+                        continue;
                 } else if (in_client)
                         for (size_t i = 0; i < n_keys; i++)
                                 if (line_is_key(p, len, keys[i])) {
@@ -290,6 +306,13 @@ int client_config_update_text(const char *text, const char *const *keys, const c
                                         drop = true;
                                         break;
                                 }
+
+                /* What waited goes now (after the missing keys when this line closes [Client]). */
+                if (pending) {
+                        fwrite(pending, 1, pending_len - 1, f);
+                        fputc('\n', f);
+                        pending = NULL;
+                }
                 if (!drop) {
                         fwrite(p, 1, len, f);
                         fputc('\n', f);
@@ -298,6 +321,10 @@ int client_config_update_text(const char *text, const char *const *keys, const c
         }
         if (in_client)
                 append_missing(f, keys, values, done);
+        if (pending) {
+                fwrite(pending, 1, pending_len - 1, f);
+                fputc('\n', f);
+        }
         if (!seen_client) {
                 fputs("[Client]\n", f);
                 append_missing(f, keys, values, done);

@@ -58,6 +58,37 @@ json_t *objects_collect(json_t *objects, const char *iface) {
         return arr;
 }
 
+static int cmp_id(const void *a, const void *b) {
+        json_int_t x = json_integer_value(json_object_get(*(json_t *const *) a, "Id")),
+                   y = json_integer_value(json_object_get(*(json_t *const *) b, "Id"));
+
+        return x < y ? -1 : x > y;
+}
+
+json_t *server_sessions_collect(json_t *objects) {
+        json_t *all = objects_collect(objects, FLUX_SERVER_SESSION_IFACE), *sorted, *v;
+        _cleanup_(freep) json_t **items = NULL;
+        size_t i, n;
+
+        if (!all)
+                return NULL;
+        n = json_array_size(all);
+        items = new0(json_t *, n + 1);
+        sorted = json_array();
+        if (!items || !sorted) {
+                json_decref(all);
+                json_decref(sorted);
+                return NULL;
+        }
+        json_array_foreach(all, i, v)
+                items[i] = v;
+        qsort(items, n, sizeof(json_t *), cmp_id);
+        for (i = 0; i < n; i++)
+                json_array_append(sorted, items[i]);
+        json_decref(all);
+        return sorted;
+}
+
 const char *props_string(json_t *props, const char *name) {
         return json_string_value(json_object_get(props, name));
 }

@@ -37,6 +37,8 @@ int format_server_status(json_t *objects, FILE *f, bool color, uint64_t now_usec
 /* The rows behind "fluxifyctl paths" (client Connection objects, in Manager.Connections order). */
 json_t *client_paths_collect(json_t *objects);
 int table_from_paths(json_t *paths, Table **ret);
+/* The server's Session objects sorted by Id (objects_collect() sorts by path: "10" < "9"). */
+json_t *server_sessions_collect(json_t *objects);
 /* Server sessions, sorted by Id. */
 int table_from_sessions(json_t *sessions, uint64_t now_usec, Table **ret);
 /* ListCertificates() rows as objects {Name, Serial, NotBeforeUSec, NotAfterUSec, Revoked}. */

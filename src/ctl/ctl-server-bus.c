@@ -146,7 +146,7 @@ int verb_sessions(int argc, char **argv) {
         r = ctl_get_managed_objects(bus, FLUX_SERVER_BUS_NAME, FLUX_SERVER_PATH, FLUX_SERVER_MANAGER_IFACE, &objects);
         if (r < 0)
                 return r;
-        sessions = objects_collect(objects, FLUX_SERVER_SESSION_IFACE);
+        sessions = server_sessions_collect(objects);
         json_decref(objects);
         if (!sessions)
                 return log_oom();
