@@ -120,7 +120,9 @@ static int tunnel_init_keys(FluxTunnel *t, const FluxTunnelConfig *c, usec_t now
         int r;
 
         if (c->version == FLUX_WIRE_VERSION_1) {
-                flux_aead_init(&t->v1_aead, c->secret);
+                r = flux_aead_init(&t->v1_aead, c->secret);
+                if (r < 0)
+                        return r;
                 flux_replay_init(&t->v1_replay);
                 if (!t->cb.random_bytes) {
                         t->nonce_pool = new0(FluxNoncePool, 1);
@@ -139,11 +141,12 @@ static int tunnel_init_keys(FluxTunnel *t, const FluxTunnelConfig *c, usec_t now
                 explicit_bzero(c2s, sizeof(c2s));
                 return r;
         }
-        flux_sender_init(&t->sender, client ? c2s : s2c, now);
-        flux_receiver_init(&t->receiver, client ? s2c : c2s, now);
+        r = flux_sender_init(&t->sender, client ? c2s : s2c, now);
+        if (r >= 0)
+                r = flux_receiver_init(&t->receiver, client ? s2c : c2s, now);
         explicit_bzero(c2s, sizeof(c2s));
         explicit_bzero(s2c, sizeof(s2c));
-        return 0;
+        return r < 0 ? r : 0;
 }
 
 int flux_tunnel_new(const FluxTunnelConfig *config, const FluxTunnelCallbacks *callbacks, void *userdata,
@@ -1044,10 +1047,15 @@ int flux_tunnel_tick(FluxTunnel *t, usec_t now) {
 }
 
 int flux_tunnel_rekey(FluxTunnel *t, usec_t now) {
+        int r;
+
         assert_return(t, -EINVAL);
+
         if (t->version != FLUX_WIRE_VERSION_2)
                 return -EOPNOTSUPP;
-        flux_sender_rekey(&t->sender, now);
+        r = flux_sender_rekey(&t->sender, now);
+        if (r < 0)
+                return r;
         t->stats.epoch_changes++;
         return 0;
 }
