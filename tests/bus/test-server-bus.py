@@ -298,8 +298,14 @@ def strict_tests(exe, tmp, update):
         rc, log = d.stop()
     check(rc == 0, f'SIGTERM: clean exit ({rc})')
     check(any(m.startswith('STOPPING=1') for m in d.messages), 'STOPPING=1 sent')
+    check(not sanitizer_report(log), 'no sanitizer report in the daemon log')
     if failures:
         print(log)
+
+
+def sanitizer_report(log):
+    """ASan/UBSan/LSan findings in a log (builds with -Db_sanitize)."""
+    return 'runtime error:' in log or 'Sanitizer' in log
 
 
 def daemon_pid(d):

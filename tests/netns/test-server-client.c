@@ -169,9 +169,11 @@ static int on_send_datagram(FluxTunnel *t, FluxPath *path, const uint8_t *buf, s
 static void on_deliver_ip(FluxTunnel *t, const uint8_t *ip, size_t len, void *userdata) {
         Client *c = userdata;
 
+        /* Copies: the engine's buffer carries no alignment guarantee. */
         if (len >= sizeof(struct iphdr) + sizeof(struct icmphdr) && ip[0] >> 4 == 4 && ip[9] == IPPROTO_ICMP) {
-                const struct icmphdr *icmp = (const struct icmphdr *) (ip + (ip[0] & 0xf) * 4);
-                if (icmp->type == ICMP_ECHOREPLY && ntohs(icmp->un.echo.id) == ECHO_ID) {
+                struct icmphdr icmp;
+                memcpy(&icmp, ip + (ip[0] & 0xf) * 4, sizeof(icmp));
+                if (icmp.type == ICMP_ECHOREPLY && ntohs(icmp.un.echo.id) == ECHO_ID) {
                         if (c->step == STEP_ECHO || c->step == STEP_DETACHED)
                                 c->echo_replies4++;
                         else
@@ -179,8 +181,9 @@ static void on_deliver_ip(FluxTunnel *t, const uint8_t *ip, size_t len, void *us
                 }
         } else if (len >= sizeof(struct ip6_hdr) + sizeof(struct icmp6_hdr) && ip[0] >> 4 == 6 &&
                    ip[6] == IPPROTO_ICMPV6) {
-                const struct icmp6_hdr *icmp = (const struct icmp6_hdr *) (ip + sizeof(struct ip6_hdr));
-                if (icmp->icmp6_type == ICMP6_ECHO_REPLY && ntohs(icmp->icmp6_id) == ECHO_ID) {
+                struct icmp6_hdr icmp;
+                memcpy(&icmp, ip + sizeof(struct ip6_hdr), sizeof(icmp));
+                if (icmp.icmp6_type == ICMP6_ECHO_REPLY && ntohs(icmp.icmp6_id) == ECHO_ID) {
                         if (c->step == STEP_ECHO || c->step == STEP_DETACHED)
                                 c->echo_replies6++;
                         else

@@ -320,6 +320,7 @@ def run(exe, client_exe, tmp, update):
     finally:
         if d is not None:
             _, log = d.stop()
+            check(not bt.sanitizer_report(log), 'no sanitizer report in the daemon log')
             if bt.failures:
                 print(log)
         tb.down()
