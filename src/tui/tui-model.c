@@ -22,7 +22,7 @@ DEFINE_STRING_TABLE(tui_path_sort, TuiPathSort, _TUI_PATH_SORT_MAX);
 
 TuiColor tui_state_color(const char *state) {
         static const char *const good[] = { "up", "connected", "running", "active", "established", "valid" };
-        static const char *const warn[] = { "probing", "degraded", "connecting", "reconnecting",
+        static const char *const warn[] = { "probing", "degraded", "connecting", "reconnecting", "detached",
                                             "disconnecting", "starting", "stopping" };
         static const char *const bad[] = { "down", "failed", "revoked", "expired" };
 
