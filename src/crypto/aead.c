@@ -12,6 +12,11 @@
 #include <gnutls/gnutls.h>
 #endif
 
+/* The engines: key setup, and sealing/opening n payload bytes at buf + FLUX_WIRE_PAYLOAD_OFFSET in
+ * place, with the header (AAD) and nonce already in buf. The checks and the framing around them are
+ * shared below. engine_open() returns 0, -EKEYREJECTED or -EIO and leaves the payload as it was
+ * decrypted; the caller wipes it on failure. */
+
 #ifdef FLUX_AEAD_NETTLE
 
 int flux_aead_init(FluxAead *a, const uint8_t key[static FLUX_AEAD_KEY_SIZE]) {
@@ -28,53 +33,22 @@ void flux_aead_done(FluxAead *a) {
                 explicit_bzero(a, sizeof(*a));
 }
 
-int flux_aead_seal(FluxAead *a, const FluxWireHeader *h, const uint8_t nonce[static FLUX_WIRE_NONCE_SIZE],
-                   uint8_t *buf, size_t buf_size, size_t payload_len) {
-        uint8_t *payload;
-
-        assert_return(a, -EINVAL);
-        assert_return(h, -EINVAL);
-        assert_return(nonce, -EINVAL);
-        assert_return(buf, -EINVAL);
-
-        if (!a->ready)
-                return -ENOKEY;
-        if (payload_len > FLUX_WIRE_MAX_PAYLOAD)
-                return -EMSGSIZE;
-        if (buf_size < FLUX_WIRE_OVERHEAD || buf_size - FLUX_WIRE_OVERHEAD < payload_len)
-                return -ENOBUFS;
-
-        /* The length field is ours to set, whatever the caller put there (as the reference). */
-        flux_wire_header_encode(h, buf);
-        flux_put_be16(buf + 10, (uint16_t) (FLUX_WIRE_NONCE_SIZE + payload_len + FLUX_WIRE_TAG_SIZE));
-        memcpy(buf + FLUX_WIRE_HEADER_SIZE, nonce, FLUX_WIRE_NONCE_SIZE);
-
-        payload = buf + FLUX_WIRE_PAYLOAD_OFFSET;
-        gcm_aes256_set_iv(&a->gcm, FLUX_WIRE_NONCE_SIZE, nonce);
-        gcm_aes256_update(&a->gcm, FLUX_WIRE_HEADER_SIZE, buf);
-        gcm_aes256_encrypt(&a->gcm, payload_len, payload, payload);
-        gcm_aes256_digest(&a->gcm, FLUX_WIRE_TAG_SIZE, payload + payload_len);
-
-        return (int) (FLUX_WIRE_OVERHEAD + payload_len);
+static bool engine_ready(const FluxAead *a) {
+        return a->ready;
 }
 
-int flux_aead_open(FluxAead *a, uint8_t *buf, size_t size) {
-        uint8_t tag[FLUX_WIRE_TAG_SIZE];
-        uint8_t *payload;
-        size_t n;
+static int engine_seal(FluxAead *a, uint8_t *buf, size_t n) {
+        uint8_t *payload = buf + FLUX_WIRE_PAYLOAD_OFFSET;
 
-        assert_return(a, -EINVAL);
-        assert_return(buf, -EINVAL);
+        gcm_aes256_set_iv(&a->gcm, FLUX_WIRE_NONCE_SIZE, buf + FLUX_WIRE_HEADER_SIZE);
+        gcm_aes256_update(&a->gcm, FLUX_WIRE_HEADER_SIZE, buf);
+        gcm_aes256_encrypt(&a->gcm, n, payload, payload);
+        gcm_aes256_digest(&a->gcm, FLUX_WIRE_TAG_SIZE, payload + n);
+        return 0;
+}
 
-        if (!a->ready)
-                return -ENOKEY;
-        if (size < FLUX_WIRE_OVERHEAD)
-                return -EMSGSIZE;
-        if (size - FLUX_WIRE_OVERHEAD > FLUX_WIRE_MAX_PAYLOAD)
-                return -EMSGSIZE;
-
-        n = size - FLUX_WIRE_OVERHEAD;
-        payload = buf + FLUX_WIRE_PAYLOAD_OFFSET;
+static int engine_open(FluxAead *a, uint8_t *buf, size_t n) {
+        uint8_t *payload = buf + FLUX_WIRE_PAYLOAD_OFFSET, tag[FLUX_WIRE_TAG_SIZE];
 
         /* One pass: GHASH over the ciphertext and CTR decryption together (nettle's gcm_decrypt),
          * then a constant-time tag comparison. */
@@ -82,13 +56,7 @@ int flux_aead_open(FluxAead *a, uint8_t *buf, size_t size) {
         gcm_aes256_update(&a->gcm, FLUX_WIRE_HEADER_SIZE, buf);
         gcm_aes256_decrypt(&a->gcm, n, payload, payload);
         gcm_aes256_digest(&a->gcm, sizeof(tag), tag);
-
-        if (!memeql_sec(tag, payload + n, sizeof(tag))) {
-                /* Never leave unauthenticated plaintext behind. */
-                explicit_bzero(payload, n);
-                return -EKEYREJECTED;
-        }
-        return (int) n;
+        return memeql_sec(tag, payload + n, sizeof(tag)) ? 0 : -EKEYREJECTED;
 }
 
 #else /* GnuTLS */
@@ -116,18 +84,49 @@ void flux_aead_done(FluxAead *a) {
         }
 }
 
+static bool engine_ready(const FluxAead *a) {
+        return a->handle;
+}
+
+static int engine_seal(FluxAead *a, uint8_t *buf, size_t n) {
+        uint8_t *payload = buf + FLUX_WIRE_PAYLOAD_OFFSET;
+        giovec_t aad = { .iov_base = buf, .iov_len = FLUX_WIRE_HEADER_SIZE };
+        giovec_t data = { .iov_base = payload, .iov_len = n };
+        size_t tag_size = FLUX_WIRE_TAG_SIZE;
+
+        if (gnutls_aead_cipher_encryptv2(a->handle, buf + FLUX_WIRE_HEADER_SIZE, FLUX_WIRE_NONCE_SIZE, &aad, 1,
+                                         &data, 1, payload + n, &tag_size) < 0 ||
+            tag_size != FLUX_WIRE_TAG_SIZE)
+                return -EIO;
+        return 0;
+}
+
+static int engine_open(FluxAead *a, uint8_t *buf, size_t n) {
+        uint8_t *payload = buf + FLUX_WIRE_PAYLOAD_OFFSET;
+        giovec_t aad = { .iov_base = buf, .iov_len = FLUX_WIRE_HEADER_SIZE };
+        giovec_t data = { .iov_base = payload, .iov_len = n };
+        int r;
+
+        /* GnuTLS compares the tag in constant time. */
+        r = gnutls_aead_cipher_decryptv2(a->handle, buf + FLUX_WIRE_HEADER_SIZE, FLUX_WIRE_NONCE_SIZE, &aad, 1,
+                                         &data, 1, payload + n, FLUX_WIRE_TAG_SIZE);
+        if (r < 0)
+                return r == GNUTLS_E_DECRYPTION_FAILED ? -EKEYREJECTED : -EIO;
+        return 0;
+}
+
+#endif
+
 int flux_aead_seal(FluxAead *a, const FluxWireHeader *h, const uint8_t nonce[static FLUX_WIRE_NONCE_SIZE],
                    uint8_t *buf, size_t buf_size, size_t payload_len) {
-        giovec_t aad, data;
-        uint8_t *payload;
-        size_t tag_size = FLUX_WIRE_TAG_SIZE;
+        int r;
 
         assert_return(a, -EINVAL);
         assert_return(h, -EINVAL);
         assert_return(nonce, -EINVAL);
         assert_return(buf, -EINVAL);
 
-        if (!a->handle)
+        if (!engine_ready(a))
                 return -ENOKEY;
         if (payload_len > FLUX_WIRE_MAX_PAYLOAD)
                 return -EMSGSIZE;
@@ -139,50 +138,33 @@ int flux_aead_seal(FluxAead *a, const FluxWireHeader *h, const uint8_t nonce[sta
         flux_put_be16(buf + 10, (uint16_t) (FLUX_WIRE_NONCE_SIZE + payload_len + FLUX_WIRE_TAG_SIZE));
         memcpy(buf + FLUX_WIRE_HEADER_SIZE, nonce, FLUX_WIRE_NONCE_SIZE);
 
-        payload = buf + FLUX_WIRE_PAYLOAD_OFFSET;
-        aad = (giovec_t) { .iov_base = buf, .iov_len = FLUX_WIRE_HEADER_SIZE };
-        data = (giovec_t) { .iov_base = payload, .iov_len = payload_len };
-        if (gnutls_aead_cipher_encryptv2(a->handle, buf + FLUX_WIRE_HEADER_SIZE, FLUX_WIRE_NONCE_SIZE,
-                                         &aad, 1, &data, 1, payload + payload_len, &tag_size) < 0 ||
-            tag_size != FLUX_WIRE_TAG_SIZE)
-                return -EIO;
-
+        r = engine_seal(a, buf, payload_len);
+        if (r < 0)
+                return r;
         return (int) (FLUX_WIRE_OVERHEAD + payload_len);
 }
 
 int flux_aead_open(FluxAead *a, uint8_t *buf, size_t size) {
-        giovec_t aad, data;
-        uint8_t *payload;
         size_t n;
         int r;
 
         assert_return(a, -EINVAL);
         assert_return(buf, -EINVAL);
 
-        if (!a->handle)
+        if (!engine_ready(a))
                 return -ENOKEY;
-        if (size < FLUX_WIRE_OVERHEAD)
-                return -EMSGSIZE;
-        if (size - FLUX_WIRE_OVERHEAD > FLUX_WIRE_MAX_PAYLOAD)
+        if (size < FLUX_WIRE_OVERHEAD || size - FLUX_WIRE_OVERHEAD > FLUX_WIRE_MAX_PAYLOAD)
                 return -EMSGSIZE;
 
         n = size - FLUX_WIRE_OVERHEAD;
-        payload = buf + FLUX_WIRE_PAYLOAD_OFFSET;
-        aad = (giovec_t) { .iov_base = buf, .iov_len = FLUX_WIRE_HEADER_SIZE };
-        data = (giovec_t) { .iov_base = payload, .iov_len = n };
-
-        /* GnuTLS compares the tag in constant time. */
-        r = gnutls_aead_cipher_decryptv2(a->handle, buf + FLUX_WIRE_HEADER_SIZE, FLUX_WIRE_NONCE_SIZE,
-                                         &aad, 1, &data, 1, payload + n, FLUX_WIRE_TAG_SIZE);
+        r = engine_open(a, buf, n);
         if (r < 0) {
                 /* Never leave unauthenticated plaintext behind. */
-                explicit_bzero(payload, n);
-                return r == GNUTLS_E_DECRYPTION_FAILED ? -EKEYREJECTED : -EIO;
+                explicit_bzero(buf + FLUX_WIRE_PAYLOAD_OFFSET, n);
+                return r;
         }
         return (int) n;
 }
-
-#endif
 
 int flux_v1_open(FluxAead *a, uint8_t *buf, size_t size, FluxWireHeader *ret_header) {
         FluxWireHeader h;
