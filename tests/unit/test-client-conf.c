@@ -239,6 +239,21 @@ START_TEST(test_string_tables) {
 }
 END_TEST
 
+/* The documented example profile (data/client.conf) is valid. */
+START_TEST(test_example_profile) {
+        _cleanup_(freep) char *msg = NULL;
+        ClientConfig c;
+
+        client_config_init(&c);
+        ck_assert_msg(client_config_load(&c, FLUXIFY_SOURCE_ROOT "/data/client.conf", &msg) == 0, "%s", strna(msg));
+        ck_assert_str_eq(c.server, "vpn.example.org:8443");
+        ck_assert_uint_eq(strv_length(c.interfaces), 2);
+        ck_assert_int_eq(client_config_get_interface(&c, "wlan0")->priority, CLIENT_PRIORITY_BACKUP);
+        ck_assert_ptr_nonnull(strstr(c.bundle, "/data/laptop.bundle"));
+        client_config_done(&c);
+}
+END_TEST
+
 static Suite *client_conf_suite(void) {
         Suite *s = suite_create("client-conf");
         TCase *tc = tcase_create("conf");
@@ -250,6 +265,7 @@ static Suite *client_conf_suite(void) {
         tcase_add_test(tc, test_server_split);
         tcase_add_test(tc, test_update_text);
         tcase_add_test(tc, test_string_tables);
+        tcase_add_test(tc, test_example_profile);
         suite_add_tcase(s, tc);
         return s;
 }
