@@ -275,6 +275,151 @@ START_TEST(test_probes_do_not_stall_data) {
 }
 END_TEST
 
+START_TEST(test_api_edges) {
+        static const uint8_t secret[32] = { 9 };
+        const FluxTunnelCallbacks cb = { .send_datagram = sim_send, .deliver_ip = sim_deliver };
+        FluxTunnelConfig cfg = {
+                .role = FLUX_TUNNEL_CLIENT,
+                .version = 2,
+                .session_id = 1,
+                .secret = secret,
+                .secret_size = 32,
+        };
+        union in_addr_union a = {};
+        uint8_t pkt[100] = { 0x45 }, ver;
+        FluxTunnel *t;
+        FluxPath *p;
+        uint32_t sid;
+
+        /* Bad configurations. */
+        cfg.version = 3;
+        ck_assert_int_eq(flux_tunnel_new(&cfg, &cb, NULL, 1, &t), -EINVAL);
+        cfg.version = 2;
+        cfg.secret_size = 16;
+        ck_assert_int_eq(flux_tunnel_new(&cfg, &cb, NULL, 1, &t), -EINVAL);
+        cfg.secret_size = 32;
+        cfg.scheduler = _FLUX_SCHEDULER_KIND_MAX;
+        ck_assert_int_eq(flux_tunnel_new(&cfg, &cb, NULL, 1, &t), -EINVAL);
+        cfg.scheduler = FLUX_SCHEDULER_FLOW;
+        ck_assert_int_eq(flux_tunnel_new(&cfg, &(FluxTunnelCallbacks) { .deliver_ip = sim_deliver }, NULL, 1, &t), -EINVAL);
+
+        ck_assert_int_eq(flux_tunnel_new(&cfg, &cb, NULL, 1, &t), 0);
+        ck_assert_int_eq(flux_tunnel_get_scheduler(t), FLUX_SCHEDULER_FLOW);
+        ck_assert_int_eq(flux_tunnel_get_role(t), FLUX_TUNNEL_CLIENT);
+        ck_assert_uint_eq(flux_tunnel_get_version(t), 2);
+        ck_assert_uint_eq(flux_tunnel_get_session_id(t), 1);
+        ck_assert_uint_eq(flux_tunnel_next_wakeup(t), USEC_INFINITY);
+
+        /* Paths. */
+        for (unsigned i = 0; i < FLUX_TUNNEL_MAX_PATHS; i++)
+                ck_assert_int_eq(flux_tunnel_add_path(t, 1, (uint16_t) i, FLUX_PATH_PRIMARY, 0, NULL, NULL), 0);
+        ck_assert_int_eq(flux_tunnel_add_path(t, 1, 3, FLUX_PATH_PRIMARY, 1, NULL, NULL), -EEXIST);
+        ck_assert_int_eq(flux_tunnel_add_path(t, 1, 99, FLUX_PATH_PRIMARY, 1, NULL, NULL), -ENOSPC);
+        ck_assert_int_eq(flux_tunnel_add_path(t, 1, 100, FLUX_PATH_PRIMARY, -1, NULL, NULL), -EINVAL);
+        p = flux_tunnel_find_path(t, 5);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_ptr_eq(flux_path_get_tunnel(p), t);
+        ck_assert_double_eq(flux_path_get_weight(p), 1.0);
+        ck_assert_int_eq(flux_path_set_weight(p, 0), -EINVAL);
+        ck_assert_int_eq(flux_path_set_weight(p, 2.5), 0);
+        ck_assert_int_eq(flux_path_set_priority(p, FLUX_PATH_BACKUP), 0);
+        ck_assert_int_eq(flux_path_get_priority(p), FLUX_PATH_BACKUP);
+        ck_assert_int_eq(flux_path_get_remote_address(p)->sa.sa_family, AF_UNSPEC);
+        ck_assert_uint_eq(flux_path_get_capacity(p), 0); /* unknown until measured */
+        flux_tunnel_remove_path(t, p);
+        ck_assert_ptr_null(flux_tunnel_find_path(t, 5));
+        ck_assert_uint_eq(flux_tunnel_get_n_paths(t), FLUX_TUNNEL_MAX_PATHS - 1);
+        ck_assert_ptr_null(flux_tunnel_get_path(t, FLUX_TUNNEL_MAX_PATHS));
+        ck_assert_uint_eq(flux_tunnel_next_wakeup(t), 0); /* registrations due */
+
+        /* Sending: nothing usable yet (unregistered), bad sizes. */
+        ck_assert_int_eq(flux_tunnel_send_ip(t, 2, pkt, sizeof(pkt)), 0);
+        ck_assert_uint_eq(flux_tunnel_get_stats(t)->tx_no_path, 1);
+        ck_assert_int_eq(flux_tunnel_send_ip(t, 2, pkt, 0), -EINVAL);
+        ck_assert_int_eq(flux_tunnel_send_ip(t, 2, pkt, FLUX_TUNNEL_MAX_IP + 1), -EMSGSIZE);
+
+        /* Allowed sources. */
+        for (unsigned i = 0; i < FLUX_TUNNEL_MAX_ALLOWED_SOURCES; i++)
+                ck_assert_int_eq(flux_tunnel_add_allowed_source(t, AF_INET, &a, 32), 0);
+        ck_assert_int_eq(flux_tunnel_add_allowed_source(t, AF_INET, &a, 32), -ENOSPC);
+        ck_assert_int_eq(flux_tunnel_add_allowed_source(t, AF_INET, &a, 33), -EINVAL);
+        ck_assert_int_eq(flux_tunnel_add_allowed_source(t, AF_UNIX, &a, 8), -EAFNOSUPPORT);
+        flux_tunnel_clear_allowed_sources(t);
+        ck_assert_int_eq(flux_tunnel_add_allowed_source(t, AF_INET6, &a, 64), 0);
+
+        /* Peeking. */
+        ck_assert_int_eq(flux_tunnel_peek_session(pkt, 10, &ver, &sid), -EMSGSIZE);
+        pkt[0] = 7;
+        ck_assert_int_eq(flux_tunnel_peek_session(pkt, 60, &ver, &sid), -EPROTONOSUPPORT);
+        pkt[0] = 1;
+        pkt[5] = 42;
+        ck_assert_int_eq(flux_tunnel_peek_session(pkt, 60, &ver, &sid), 0);
+        ck_assert_uint_eq(ver, 1);
+        ck_assert_uint_eq(sid, 42);
+        ck_assert_int_eq(flux_tunnel_rekey(t, 3), 0);
+        flux_tunnel_free(t);
+
+        /* A server has no add_path; version 1 has no rekey. */
+        cfg.role = FLUX_TUNNEL_SERVER;
+        cfg.version = 1;
+        ck_assert_int_eq(flux_tunnel_new(&cfg, &cb, NULL, 1, &t), 0);
+        ck_assert_int_eq(flux_tunnel_add_path(t, 1, 1, FLUX_PATH_PRIMARY, 1, NULL, NULL), -EOPNOTSUPP);
+        ck_assert_int_eq(flux_tunnel_rekey(t, 3), -EOPNOTSUPP);
+        ck_assert_ptr_null(flux_tunnel_free(t));
+        ck_assert_ptr_null(flux_tunnel_free(NULL));
+        ck_assert_str_eq(flux_rx_result_to_string(FLUX_RX_SPOOFED), "spoofed");
+        ck_assert_str_eq(flux_tunnel_role_to_string(FLUX_TUNNEL_SERVER), "server");
+}
+END_TEST
+
+static unsigned removed_paths;
+
+static void count_removed(FluxTunnel *t, FluxPath *p, void *userdata) {
+        removed_paths++;
+}
+
+START_TEST(test_server_path_expiry) {
+        Sim s;
+        FluxTunnelCallbacks cb = {
+                .send_datagram = sim_send,
+                .deliver_ip = sim_deliver,
+                .path_state_changed = sim_state_changed,
+                .path_removed = count_removed,
+        };
+
+        sim_init(&s, 2, FLUX_WIRE_VERSION_2, FLUX_SCHEDULER_WEIGHTED);
+        /* Same tunnels, with a path_removed callback on the server. */
+        {
+                static const uint8_t secret[32] = { [0 ... 31] = SIM_SECRET_BYTE };
+                FluxTunnelConfig sc = {
+                        .role = FLUX_TUNNEL_SERVER, .version = 2, .session_id = SIM_SESSION_ID,
+                        .secret = secret, .secret_size = 32,
+                };
+                union in_addr_union a = { .in.s_addr = htonl(SIM_CLIENT_IP) };
+
+                flux_tunnel_free(s.server);
+                ck_assert_int_eq(flux_tunnel_new(&sc, &cb, &s, s.now, &s.server), 0);
+                ck_assert_int_eq(flux_tunnel_add_allowed_source(s.server, AF_INET, &a, 32), 0);
+        }
+        removed_paths = 0;
+        sim_run(&s, s.now + 200 * MS, NULL);
+        ck_assert_uint_eq(flux_tunnel_get_n_paths(s.server), 2);
+        /* The client loses an uplink for good: the server forgets that path after a minute down. */
+        flux_tunnel_remove_path(s.client, s.cpath[1]);
+        s.cpath[1] = NULL;
+        sim_run(&s, s.now + 30 * USEC_PER_SEC, NULL);
+        ck_assert_int_eq(flux_path_get_state(server_path(&s, 101)), FLUX_PATH_DOWN);
+        ck_assert_uint_eq(removed_paths, 0);
+        sim_run(&s, s.now + 40 * USEC_PER_SEC, NULL);
+        ck_assert_uint_eq(removed_paths, 1);
+        ck_assert_uint_eq(flux_tunnel_get_n_paths(s.server), 1);
+        ck_assert_int_eq(flux_path_get_state(server_path(&s, 100)), FLUX_PATH_UP);
+        /* What the server still sent to the removed path was dropped by the client, counted. */
+        ck_assert_uint_gt(flux_tunnel_get_stats(s.client)->no_path_drops, 0);
+        sim_done(&s);
+}
+END_TEST
+
 /* ---- version 1 ---- */
 
 START_TEST(test_v1_round_trip) {
@@ -494,6 +639,8 @@ static Suite *tunnel_suite(void) {
         tcase_add_test(tc, test_unregistered_address);
         tcase_add_test(tc, test_epoch_change);
         tcase_add_test(tc, test_probes_do_not_stall_data);
+        tcase_add_test(tc, test_api_edges);
+        tcase_add_test(tc, test_server_path_expiry);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("v1");
