@@ -88,9 +88,8 @@ static TlsCred *tls_cred_ref(TlsCred *c) {
 
 static int verify_peer(gnutls_session_t session);
 
-static int cred_new_server(PkiStore *store, TlsCred **ret) {
+static int cred_alloc(TlsCred **ret) {
         TlsCred *c;
-        int r;
 
         c = new0(TlsCred, 1);
         if (!c)
@@ -100,23 +99,47 @@ static int cred_new_server(PkiStore *store, TlsCred **ret) {
                 free(c);
                 return -ENOMEM;
         }
-        r = gnutls_certificate_set_x509_trust_file(c->cred, pki_store_ca_path(store), GNUTLS_X509_FMT_PEM);
-        if (r <= 0)
-                goto fail;
-        r = gnutls_certificate_set_x509_key_file(c->cred, pki_store_server_cert_path(store),
-                                                 pki_store_server_key_path(store), GNUTLS_X509_FMT_PEM);
-        if (r < 0)
-                goto fail;
-        /* The CRL joins the trust list, so handshakes with a revoked client certificate fail. */
-        r = gnutls_certificate_set_x509_crl_file(c->cred, pki_store_crl_path(store), GNUTLS_X509_FMT_PEM);
-        if (r < 0)
-                goto fail;
         gnutls_certificate_set_verify_function(c->cred, verify_peer);
         *ret = c;
         return 0;
-fail:
-        tls_cred_unref(c);
-        return r == 0 ? -EBADMSG : pki_errno(r);
+}
+
+/* gnutls_certificate_set_x509_trust_*() return how many certificates they loaded: none is an error. */
+static int trust_result(int n) {
+        return n > 0 ? 0 : n == 0 ? -EBADMSG : pki_errno(n);
+}
+
+static int gnutls_result(int r) {
+        return r < 0 ? pki_errno(r) : 0;
+}
+
+static int cred_finish(TlsCred *c, int r, TlsCred **ret) {
+        if (r < 0) {
+                tls_cred_unref(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+static int cred_new_server(PkiStore *store, TlsCred **ret) {
+        TlsCred *c;
+        int r;
+
+        r = cred_alloc(&c);
+        if (r < 0)
+                return r;
+        r = trust_result(gnutls_certificate_set_x509_trust_file(c->cred, pki_store_ca_path(store),
+                                                                GNUTLS_X509_FMT_PEM));
+        if (r >= 0)
+                r = gnutls_result(gnutls_certificate_set_x509_key_file(c->cred, pki_store_server_cert_path(store),
+                                                                       pki_store_server_key_path(store),
+                                                                       GNUTLS_X509_FMT_PEM));
+        /* The CRL joins the trust list, so handshakes with a revoked client certificate fail. */
+        if (r >= 0)
+                r = gnutls_result(gnutls_certificate_set_x509_crl_file(c->cred, pki_store_crl_path(store),
+                                                                       GNUTLS_X509_FMT_PEM));
+        return cred_finish(c, r, ret);
 }
 
 static int cred_new_client(const PkiBundle *b, TlsCred **ret) {
@@ -124,29 +147,16 @@ static int cred_new_client(const PkiBundle *b, TlsCred **ret) {
         TlsCred *c;
         int r;
 
-        c = new0(TlsCred, 1);
-        if (!c)
-                return -ENOMEM;
-        c->n_ref = 1;
-        if (gnutls_certificate_allocate_credentials(&c->cred) < 0) {
-                free(c);
-                return -ENOMEM;
-        }
+        r = cred_alloc(&c);
+        if (r < 0)
+                return r;
         ca = (gnutls_datum_t) { (unsigned char *) pki_bundle_ca_pem(b), strlen(pki_bundle_ca_pem(b)) };
         crt = (gnutls_datum_t) { (unsigned char *) pki_bundle_cert_pem(b), strlen(pki_bundle_cert_pem(b)) };
         key = (gnutls_datum_t) { (unsigned char *) pki_bundle_key_pem(b), strlen(pki_bundle_key_pem(b)) };
-        r = gnutls_certificate_set_x509_trust_mem(c->cred, &ca, GNUTLS_X509_FMT_PEM);
-        if (r <= 0)
-                goto fail;
-        r = gnutls_certificate_set_x509_key_mem(c->cred, &crt, &key, GNUTLS_X509_FMT_PEM);
-        if (r < 0)
-                goto fail;
-        gnutls_certificate_set_verify_function(c->cred, verify_peer);
-        *ret = c;
-        return 0;
-fail:
-        tls_cred_unref(c);
-        return r == 0 ? -EBADMSG : pki_errno(r);
+        r = trust_result(gnutls_certificate_set_x509_trust_mem(c->cred, &ca, GNUTLS_X509_FMT_PEM));
+        if (r >= 0)
+                r = gnutls_result(gnutls_certificate_set_x509_key_mem(c->cred, &crt, &key, GNUTLS_X509_FMT_PEM));
+        return cred_finish(c, r, ret);
 }
 
 static void limits_fill(TlsLimits *l, const TlsLimits *in) {
@@ -423,23 +433,32 @@ static void stream_destroy(TlsStream *s) {
         free(s);
 }
 
+/* Sends the next record of the queue, or the interrupted one again. Returns GnuTLS's result; the
+ * queue advanced when it is >= 0, and an interrupted record stays pending. */
+static ssize_t send_next_record(TlsStream *s) {
+        ssize_t n;
+
+        if (s->wpending > 0)
+                /* An interrupted record: GnuTLS resends it when called with NULL/0. */
+                n = gnutls_record_send(s->session, NULL, 0);
+        else {
+                s->wpending = MIN(s->wlen - s->woff, (size_t) WRITE_CHUNK);
+                n = gnutls_record_send(s->session, s->wbuf + s->woff, s->wpending);
+        }
+        if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+                return n;
+        s->wpending = 0;
+        if (n >= 0)
+                s->woff += (size_t) n;
+        return n;
+}
+
 /* Freed while data or a close is still queued (a bye, then free): one non-blocking attempt to
  * get it out, without waiting and without callbacks. The socket buffer almost always takes it. */
 static void flush_now(TlsStream *s) {
-        for (unsigned i = 0; i < 16 && (s->wpending > 0 || s->wlen > s->woff); i++) {
-                ssize_t n;
-
-                if (s->wpending > 0)
-                        n = gnutls_record_send(s->session, NULL, 0);
-                else {
-                        s->wpending = MIN(s->wlen - s->woff, (size_t) WRITE_CHUNK);
-                        n = gnutls_record_send(s->session, s->wbuf + s->woff, s->wpending);
-                }
-                if (n < 0)
+        for (unsigned i = 0; i < 16 && (s->wpending > 0 || s->wlen > s->woff); i++)
+                if (send_next_record(s) < 0)
                         return;
-                s->wpending = 0;
-                s->woff += (size_t) n;
-        }
         if (s->wlen == s->woff && !s->write_shut && (s->shutdown_write_requested || s->state == TLS_CLOSING)) {
                 if (gnutls_bye(s->session, GNUTLS_SHUT_WR) >= 0)
                         s->write_shut = true;
@@ -699,21 +718,12 @@ static bool do_read(TlsStream *s) {
 
 static bool do_write(TlsStream *s) {
         while (s->wpending > 0 || s->wlen > s->woff) {
-                ssize_t n;
+                ssize_t n = send_next_record(s);
 
-                if (s->wpending > 0)
-                        /* An interrupted record: GnuTLS resends it when called with NULL/0. */
-                        n = gnutls_record_send(s->session, NULL, 0);
-                else {
-                        s->wpending = MIN(s->wlen - s->woff, (size_t) WRITE_CHUNK);
-                        n = gnutls_record_send(s->session, s->wbuf + s->woff, s->wpending);
-                }
                 if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
                         return true;
-                s->wpending = 0;
                 if (n < 0)
                         return fail(s, stream_errno(s, (int) n));
-                s->woff += (size_t) n;
         }
         s->woff = s->wlen = 0;
         if (s->shutdown_write_requested && !s->write_shut)
