@@ -64,7 +64,7 @@ static size_t text_width(const char *s) {
 
 /* Prints s at (y, x), cut to at most width columns. */
 static void put(int y, int x, int width, attr_t attr, const char *s) {
-        if (width <= 0 || y < 0 || y >= LINES)
+        if (width <= 0 || y < 0 || y >= LINES || x < 0 || x >= COLS)
                 return;
         attron(attr);
         move(y, x);
