@@ -75,7 +75,7 @@ usec_t flux_path_dead_timeout(const FluxPath *p) {
         usec_t t;
 
         if (p->srtt == 0)
-                return FLUX_DEAD_TIMEOUT_MIN * 2; /* no estimate yet: be a little patient */
+                return FLUX_DEAD_TIMEOUT_MAX; /* no estimate yet: allow for a long first round trip */
         t = 2 * p->srtt + 4 * p->rttvar;
         t = MAX(t, FLUX_DEAD_TIMEOUT_MIN);
         return MIN(t, FLUX_DEAD_TIMEOUT_MAX);
@@ -185,14 +185,12 @@ static void path_update_capacity(FluxPath *p, usec_t now, const FluxPathReport *
 }
 
 int flux_path_on_echo(FluxPath *p, usec_t now, usec_t echo) {
-        bool known = false;
-
-        /* Only timestamps we really sent count (authenticated already; this guards against a
-         * confused peer, and makes a reply to an old probe not revive the path by itself). */
-        for (unsigned i = 0; i < FLUX_PROBE_RING; i++)
-                if (p->probe_sent[i] != 0 && p->probe_sent[i] == echo)
-                        known = true;
-        if (!known || echo > now)
+        /* Only timestamps we could have sent count: not before the path existed, not after our
+         * last probe, not older than FLUX_ECHO_MAX_AGE (the peer is authenticated already; this
+         * guards against a confused one, and keeps a very old reply from reviving the path). The
+         * ring of recent send times is not required to hold it, so RTTs longer than the ring
+         * (satellite links) still measure. */
+        if (echo == 0 || echo < p->created || echo > p->last_probe || echo > now || now - echo > FLUX_ECHO_MAX_AGE)
                 return -ESTALE;
 
         path_rtt_sample(p, now, now - echo);

@@ -49,7 +49,9 @@
 /* Server: a path down for this long is forgotten. */
 #define FLUX_PATH_EXPIRE (60 * USEC_PER_SEC)
 
-#define FLUX_PROBE_RING 8U
+#define FLUX_PROBE_RING 16U
+/* Probe echoes older than this are ignored. */
+#define FLUX_ECHO_MAX_AGE (5 * USEC_PER_SEC)
 
 /* What a peer says about one path in a probe reply (or registration ack): the probe timestamp it
  * echoes, and what it has received on that path so far (all packet types, authentic only). */

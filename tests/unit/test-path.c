@@ -219,6 +219,32 @@ START_TEST(test_nat_rebinding) {
 }
 END_TEST
 
+START_TEST(test_long_rtt_path) {
+        Sim s;
+        SimTraffic up = { .rate = 100000, .size = 500 };
+
+        /* A geostationary satellite hop next to a terrestrial one: 600 ms RTT, longer than the
+         * probe ring, is measured, and the path stays up under traffic. */
+        sim_init(&s, 2, FLUX_WIRE_VERSION_2, FLUX_SCHEDULER_WEIGHTED);
+        sim_set_link(&s, 1, 1000000, 300 * MS, 0);
+        sim_run(&s, s.now + USEC_PER_SEC, NULL);
+        ck_assert_int_eq(flux_path_get_state(s.cpath[1]), FLUX_PATH_UP);
+        up.next = s.now;
+        sim_run(&s, s.now + 5 * USEC_PER_SEC, &up);
+        ck_assert_int_eq(flux_path_get_state(s.cpath[1]), FLUX_PATH_UP);
+        ck_assert_uint_ge(flux_path_get_rtt(s.cpath[1]), 590 * MS);
+        ck_assert_uint_le(flux_path_get_rtt(s.cpath[1]), 640 * MS);
+        ck_assert_uint_eq(s.client_state_at[1][FLUX_PATH_DOWN], 0);
+        /* Striping leaves it out (its packets would wait beyond the reorder ceiling)... */
+        ck_assert_uint_eq(s.up[1].data_bytes, 0);
+        /* ...until it is the only path left. */
+        sim_cut(&s, 0, true);
+        sim_run(&s, s.now + 3 * USEC_PER_SEC, &up);
+        ck_assert_uint_gt(s.up[1].data_bytes, 100000);
+        sim_done(&s);
+}
+END_TEST
+
 static Suite *path_suite(void) {
         Suite *s = suite_create("path");
         TCase *tc = tcase_create("state");
@@ -230,6 +256,7 @@ static Suite *path_suite(void) {
         tcase_add_test(tc, test_loss_and_degraded);
         tcase_add_test(tc, test_rates_and_capacity);
         tcase_add_test(tc, test_nat_rebinding);
+        tcase_add_test(tc, test_long_rtt_path);
         suite_add_tcase(s, tc);
         return s;
 }
