@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "alloc-util.h"
+#include "control-util.h"
 #include "control.h"
 #include "fd-util.h"
 #include "log.h"
@@ -37,10 +38,14 @@ struct ControlClient {
         bool free_requested;
 };
 
-static void client_destroy(ControlClient *c) {
+static void stop_timers(ControlClient *c) {
         c->response_timer = sd_event_source_disable_unref(c->response_timer);
         c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
         c->keepalive_timer = sd_event_source_disable_unref(c->keepalive_timer);
+}
+
+static void client_destroy(ControlClient *c) {
+        stop_timers(c);
         c->stream = tls_stream_free(c->stream);
         tls_context_unref(c->tls);
         sd_event_unref(c->event);
@@ -61,12 +66,6 @@ ControlClient *control_client_free(ControlClient *c) {
         return NULL;
 }
 
-static void stop_timers(ControlClient *c) {
-        c->response_timer = sd_event_source_disable_unref(c->response_timer);
-        c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
-        c->keepalive_timer = sd_event_source_disable_unref(c->keepalive_timer);
-}
-
 /* Reports the end exactly once. The owner may free c inside closed(). */
 static void finish(ControlClient *c, int error, const char *message) {
         if (c->state == CLIENT_DONE)
@@ -83,24 +82,8 @@ static void finish(ControlClient *c, int error, const char *message) {
                 client_destroy(c);
 }
 
-static int send_line(ControlClient *c, const char *json, size_t n) {
-        int r = tls_stream_send(c->stream, json, n);
-        if (r >= 0)
-                r = tls_stream_send(c->stream, "\n", 1);
-        if (r >= 0 && c->keepalive_timer)
-                (void) sd_event_source_set_time_relative(c->keepalive_timer, c->keepalive_interval);
-        return r;
-}
-
 static int send_msg(ControlClient *c, const ControlMsg *m) {
-        _cleanup_(freep) char *json = NULL;
-        size_t n;
-        int r;
-
-        r = control_msg_encode(m, &json, &n);
-        if (r < 0)
-                return r;
-        return send_line(c, json, n);
+        return control_send_msg(c->stream, c->keepalive_timer, c->keepalive_interval, m);
 }
 
 static int on_response_timer(sd_event_source *es, uint64_t usec, void *userdata) {
@@ -115,32 +98,19 @@ static int on_idle_timer(sd_event_source *es, uint64_t usec, void *userdata) {
 
 static int on_keepalive_timer(sd_event_source *es, uint64_t usec, void *userdata) {
         ControlClient *c = userdata;
-        ControlMsg m = { .type = CONTROL_MSG_KEEPALIVE };
 
-        if (send_msg(c, &m) < 0) {
+        if (control_send_keepalive(c->stream, es, c->keepalive_interval) < 0)
                 finish(c, -EIO, "cannot send keepalive");
-                return 0;
-        }
-        (void) sd_event_source_set_time_relative(es, c->keepalive_interval);
-        (void) sd_event_source_set_enabled(es, SD_EVENT_ON);
         return 0;
 }
 
 static int start_session_timers(ControlClient *c) {
-        int r;
-
         if (!c->fixed_keepalive)
                 c->keepalive_interval = c->session.keepalive_interval;
         if (c->idle_timeout == 0)
                 c->idle_timeout = 3 * c->session.keepalive_interval + 5 * USEC_PER_SEC;
-        r = sd_event_add_time_relative(c->event, &c->idle_timer, CLOCK_MONOTONIC, c->idle_timeout, 0, on_idle_timer, c);
-        if (r < 0)
-                return r;
-        r = sd_event_add_time_relative(c->event, &c->keepalive_timer, CLOCK_MONOTONIC, c->keepalive_interval, 0,
-                                       on_keepalive_timer, c);
-        if (r < 0)
-                return r;
-        return sd_event_source_set_enabled(c->keepalive_timer, SD_EVENT_ON);
+        return control_session_timers_start(c->event, c->idle_timeout, on_idle_timer, c->keepalive_interval,
+                                            on_keepalive_timer, c, &c->idle_timer, &c->keepalive_timer);
 }
 
 static void report_established(ControlClient *c) {
@@ -171,13 +141,10 @@ static void on_stream_established(TlsStream *t, void *userdata) {
         explicit_bzero(&req, sizeof(req));
         if (r < 0)
                 return finish(c, r, "cannot encode the request");
-        if (c->protocol == CONTROL_PROTOCOL_V1) {
-                /* Go server: the request, then half-close; the response comes until EOF. */
-                r = tls_stream_send(t, json, n);
-                if (r >= 0)
-                        r = tls_stream_shutdown_write(t);
-        } else
-                r = send_line(c, json, n);
+        /* v2: one line. Go server (v1): the request, then half-close; the response comes until EOF. */
+        r = tls_stream_send(t, json, n);
+        if (r >= 0)
+                r = c->protocol == CONTROL_PROTOCOL_V1 ? tls_stream_shutdown_write(t) : tls_stream_send(t, "\n", 1);
         if (r < 0)
                 return finish(c, r, "cannot send the request");
         c->state = CLIENT_AWAIT_RESPONSE;

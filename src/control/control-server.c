@@ -9,6 +9,7 @@
 #include <gnutls/gnutls.h>
 
 #include "alloc-util.h"
+#include "control-util.h"
 #include "control.h"
 #include "fd-util.h"
 #include "log.h"
@@ -51,6 +52,12 @@ struct ControlServer {
         unsigned n_established, n_pending;
 };
 
+static void conn_stop_timers(ControlConn *c) {
+        c->request_timer = sd_event_source_disable_unref(c->request_timer);
+        c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
+        c->keepalive_timer = sd_event_source_disable_unref(c->keepalive_timer);
+}
+
 static void conn_free(ControlConn *c) {
         ControlServer *s;
 
@@ -67,33 +74,15 @@ static void conn_free(ControlConn *c) {
                 s->conns = c->next;
         if (c->next)
                 c->next->prev = c->prev;
-        c->request_timer = sd_event_source_disable_unref(c->request_timer);
-        c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
-        c->keepalive_timer = sd_event_source_disable_unref(c->keepalive_timer);
+        conn_stop_timers(c);
         c->stream = tls_stream_free(c->stream);
         free(c->name);
         free(c->error_message);
         free(c);
 }
 
-static int conn_send_line(ControlConn *c, const char *json, size_t n) {
-        int r = tls_stream_send(c->stream, json, n);
-        if (r >= 0)
-                r = tls_stream_send(c->stream, "\n", 1);
-        if (r >= 0 && c->keepalive_timer)
-                (void) sd_event_source_set_time_relative(c->keepalive_timer, c->server->config.keepalive_interval);
-        return r;
-}
-
 static int conn_send_msg(ControlConn *c, const ControlMsg *m) {
-        _cleanup_(freep) char *json = NULL;
-        size_t n;
-        int r;
-
-        r = control_msg_encode(m, &json, &n);
-        if (r < 0)
-                return r;
-        return conn_send_line(c, json, n);
+        return control_send_msg(c->stream, c->keepalive_timer, c->server->config.keepalive_interval, m);
 }
 
 /* From now on the daemon no longer sees this connection: counters and timers are updated, and
@@ -106,9 +95,7 @@ static void conn_mark_closing(ControlConn *c) {
         else
                 c->server->n_pending--;
         c->state = CONN_CLOSING;
-        c->request_timer = sd_event_source_disable_unref(c->request_timer);
-        c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
-        c->keepalive_timer = sd_event_source_disable_unref(c->keepalive_timer);
+        conn_stop_timers(c);
 }
 
 /* Finish the TLS close quietly; the conn is freed when the stream ends (on_stream_error). */
@@ -207,14 +194,9 @@ static int on_idle_timer(sd_event_source *es, uint64_t usec, void *userdata) {
 
 static int on_keepalive_timer(sd_event_source *es, uint64_t usec, void *userdata) {
         ControlConn *c = userdata;
-        ControlMsg m = { .type = CONTROL_MSG_KEEPALIVE };
 
-        if (conn_send_msg(c, &m) < 0) {
+        if (control_send_keepalive(c->stream, es, c->server->config.keepalive_interval) < 0)
                 conn_lost(c, -EIO, "cannot send keepalive");
-                return 0;
-        }
-        (void) sd_event_source_set_time_relative(es, c->server->config.keepalive_interval);
-        (void) sd_event_source_set_enabled(es, SD_EVENT_ON);
         return 0;
 }
 
@@ -228,17 +210,10 @@ static int on_request_timer(sd_event_source *es, uint64_t usec, void *userdata) 
 
 static int conn_start_session_timers(ControlConn *c) {
         ControlServer *s = c->server;
-        int r;
 
-        r = sd_event_add_time_relative(s->event, &c->idle_timer, CLOCK_MONOTONIC, s->config.idle_timeout, 0,
-                                       on_idle_timer, c);
-        if (r < 0)
-                return r;
-        r = sd_event_add_time_relative(s->event, &c->keepalive_timer, CLOCK_MONOTONIC, s->config.keepalive_interval,
-                                       0, on_keepalive_timer, c);
-        if (r < 0)
-                return r;
-        return sd_event_source_set_enabled(c->keepalive_timer, SD_EVENT_ON);
+        return control_session_timers_start(s->event, s->config.idle_timeout, on_idle_timer,
+                                            s->config.keepalive_interval, on_keepalive_timer, c, &c->idle_timer,
+                                            &c->keepalive_timer);
 }
 
 /* ------------------------------------------------------------------ request */
