@@ -108,7 +108,7 @@ double props_double(json_t *props, const char *name) {
 }
 
 const char *state_color(const char *state) {
-        static const char *const green[] = { "up", "connected", "running", "valid" };
+        static const char *const green[] = { "up", "active", "connected", "running", "valid" };
         static const char *const yellow[] = { "probing", "degraded", "connecting", "reconnecting",
                                               "disconnecting", "starting", "stopping", "expired" };
         static const char *const red[] = { "down", "failed", "revoked" };
