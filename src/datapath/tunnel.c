@@ -23,8 +23,11 @@
 #define PROBE_BODY_SIZE 24U
 /* Version 1 heartbeat: 8-byte big-endian nanosecond timestamp, echoed by the peer. */
 #define V1_HEARTBEAT_SIZE 8U
-/* Version 1 server: no heartbeat for this long marks a path down (the reference sends every 2 s). */
+/* Version 1 server: no heartbeat for this long marks a path down (the reference sends every 2 s);
+ * sooner, V1_SERVER_STALE_AFTER, if another path of the session is heard from meanwhile (a client
+ * behind a rebinding NAT reappears as a new path; its old address is dead). */
 #define V1_SERVER_DEAD_AFTER (6 * USEC_PER_SEC)
+#define V1_SERVER_STALE_AFTER (3 * USEC_PER_SEC)
 /* Version 1 server: remember this many handshake nonces to refuse byte-identical replays. */
 #define V1_HANDSHAKE_MEMORY 32U
 
@@ -461,9 +464,10 @@ static int tunnel_send_probe(FluxTunnel *t, FluxPath *p, usec_t now) {
         size_t len;
 
         if (t->version == FLUX_WIRE_VERSION_1) {
-                /* Client only: a handshake first (the reference needs no answer), then heartbeats
-                 * carrying our own clock in ns, echoed by the server. */
-                if (p->last_probe == 0) {
+                /* Client only: a handshake first and again while the path is down (a new NAT
+                 * mapping needs one with a hardened server; the reference needs no answer), then
+                 * heartbeats carrying our own clock in ns, echoed by the server. */
+                if (p->last_probe == 0 || p->state == FLUX_PATH_DOWN) {
                         int r = tunnel_seal_and_send(t, p, now, FLUX_PACKET_REGISTER, 0, 0);
                         if (r < 0)
                                 return r;
@@ -668,11 +672,63 @@ static int server_register(FluxTunnel *t, usec_t now, const union sockaddr_union
         return 0;
 }
 
-static int tunnel_receive_v2(FluxTunnel *t, usec_t now, const union sockaddr_union *from, FluxPath *p,
+/* Which path an authentic version 2 datagram belongs to: on the server a REGISTER creates or moves
+ * one, anything else must name a registered path id; on the client the socket it came in on, or
+ * the path id. NULL if none. */
+static FluxPath *v2_path_for(FluxTunnel *t, usec_t now, const union sockaddr_union *from, FluxPath *hint,
+                             const FluxWireHeader *h) {
+        FluxPath *p = NULL;
+
+        if (t->role == FLUX_TUNNEL_CLIENT)
+                return hint && hint->id == h->path_id ? hint : flux_tunnel_find_path(t, h->path_id) ?: hint;
+        if (h->type != FLUX_PACKET_REGISTER)
+                return flux_tunnel_find_path(t, h->path_id);
+        if (!from || from->sa.sa_family == AF_UNSPEC || server_register(t, now, from, h->path_id, &p) < 0)
+                return NULL;
+        return p;
+}
+
+static int v2_rx_data(FluxTunnel *t, FluxPath *p, usec_t now, const FluxWireHeader *h, const uint8_t *payload,
+                      size_t plen) {
+        int r;
+
+        if (!p->rx_data_valid || flux_seq_after(h->data_seq, p->rx_data_seq_max))
+                p->rx_data_seq_max = h->data_seq;
+        p->rx_data_valid = true;
+        p->rx_data_last = now;
+        r = tunnel_rx_ip(t, now, payload, plen, true, h->data_seq);
+        if (t->reorder.depth > 0) {
+                tunnel_skip_lost_gaps(t, now);
+                sync_stats(t);
+        }
+        return r;
+}
+
+/* PROBE_REPLY or REGISTER_ACK: RTT, liveness, loss, capacity, state. */
+static int v2_rx_answer(FluxTunnel *t, FluxPath *p, usec_t now, const FluxWireHeader *h, const uint8_t *payload) {
+        FluxPathState old = p->state;
+        FluxPathReport rep;
+
+        get_probe_body(payload, &rep);
+        if (flux_path_on_reply(p, now, &rep) < 0)
+                return FLUX_RX_CONTROL; /* an answer to a probe we no longer track */
+        path_changed(t, p, old); /* down -> probing */
+        if (h->type == FLUX_PACKET_REGISTER_ACK && !p->registered) {
+                p->registered = true;
+                path_force_state(t, p, now, FLUX_PATH_UP);
+        } else
+                path_evaluate(t, p, now);
+        tunnel_update_hold(t);
+        return FLUX_RX_CONTROL;
+}
+
+static int tunnel_receive_v2(FluxTunnel *t, usec_t now, const union sockaddr_union *from, FluxPath *hint,
                              uint8_t *buf, size_t len) {
         const uint8_t *payload = buf + FLUX_WIRE_PAYLOAD_OFFSET;
+        bool server = t->role == FLUX_TUNNEL_SERVER;
         FluxPathReport rep;
         FluxWireHeader h;
+        FluxPath *p;
         size_t plen;
         int r;
 
@@ -681,32 +737,17 @@ static int tunnel_receive_v2(FluxTunnel *t, usec_t now, const union sockaddr_uni
                 t->stats.auth_failures++;
                 return FLUX_RX_AUTH_FAILED;
         }
-        if (r < 0) {
-                t->stats.malformed++;
-                return FLUX_RX_MALFORMED;
-        }
         if (r > 0) {
                 t->stats.replay_drops++;
                 return FLUX_RX_REPLAY;
         }
-        t->stats.rx_datagrams++;
-
-        if (h.type != FLUX_PACKET_DATA && plen < PROBE_BODY_SIZE) {
+        if (r < 0 || (h.type != FLUX_PACKET_DATA && plen < PROBE_BODY_SIZE)) {
                 t->stats.malformed++;
                 return FLUX_RX_MALFORMED;
         }
+        t->stats.rx_datagrams++;
 
-        if (t->role == FLUX_TUNNEL_SERVER) {
-                if (h.type == FLUX_PACKET_REGISTER) {
-                        if (!from || from->sa.sa_family == AF_UNSPEC || server_register(t, now, from, h.path_id, &p) < 0) {
-                                t->stats.no_path_drops++;
-                                return FLUX_RX_NO_PATH;
-                        }
-                } else
-                        p = flux_tunnel_find_path(t, h.path_id);
-        } else if (!p || p->id != h.path_id)
-                p = flux_tunnel_find_path(t, h.path_id) ?: p;
-
+        p = v2_path_for(t, now, from, hint, &h);
         if (!p) {
                 if (h.type == FLUX_PACKET_DATA)
                         (void) flux_reorder_skip(&t->reorder, now, h.data_seq);
@@ -717,50 +758,27 @@ static int tunnel_receive_v2(FluxTunnel *t, usec_t now, const union sockaddr_uni
 
         switch (h.type) {
         case FLUX_PACKET_DATA:
-                if (!p->rx_data_valid || flux_seq_after(h.data_seq, p->rx_data_seq_max))
-                        p->rx_data_seq_max = h.data_seq;
-                p->rx_data_valid = true;
-                p->rx_data_last = now;
-                r = tunnel_rx_ip(t, now, payload, plen, true, h.data_seq);
-                if (t->reorder.depth > 0) {
-                        tunnel_skip_lost_gaps(t, now);
-                        sync_stats(t);
-                }
-                return r;
+                return v2_rx_data(t, p, now, &h, payload, plen);
 
         case FLUX_PACKET_PROBE:
+                get_probe_body(payload, &rep);
+                flux_path_on_peer_probe(p, now, &rep);
+                r = tunnel_send_reply(t, p, now, FLUX_PACKET_PROBE_REPLY, rep.echo_usec);
+                return r < 0 ? r : FLUX_RX_CONTROL;
+
         case FLUX_PACKET_REGISTER:
-                if (h.type == FLUX_PACKET_REGISTER && t->role != FLUX_TUNNEL_SERVER)
+                if (!server)
                         break;
-                if (h.type == FLUX_PACKET_PROBE) {
-                        get_probe_body(payload, &rep);
-                        flux_path_on_peer_probe(p, now, &rep);
-                }
-                r = tunnel_send_reply(t, p, now,
-                                      h.type == FLUX_PACKET_PROBE ? FLUX_PACKET_PROBE_REPLY : FLUX_PACKET_REGISTER_ACK,
-                                      flux_get_be64(payload));
-                if (r < 0)
-                        return r;
-                return FLUX_RX_CONTROL;
+                r = tunnel_send_reply(t, p, now, FLUX_PACKET_REGISTER_ACK, flux_get_be64(payload));
+                return r < 0 ? r : FLUX_RX_CONTROL;
 
         case FLUX_PACKET_REGISTER_ACK:
-        case FLUX_PACKET_PROBE_REPLY: {
-                FluxPathState old = p->state;
-
-                if (h.type == FLUX_PACKET_REGISTER_ACK && t->role != FLUX_TUNNEL_CLIENT)
+                if (server)
                         break;
-                get_probe_body(payload, &rep);
-                if (flux_path_on_reply(p, now, &rep) < 0)
-                        return FLUX_RX_CONTROL; /* an answer to a probe we no longer track */
-                path_changed(t, p, old); /* down -> probing */
-                if (h.type == FLUX_PACKET_REGISTER_ACK && !p->registered) {
-                        p->registered = true;
-                        path_force_state(t, p, now, FLUX_PATH_UP);
-                } else
-                        path_evaluate(t, p, now);
-                tunnel_update_hold(t);
-                return FLUX_RX_CONTROL;
-        }
+                return v2_rx_answer(t, p, now, &h, payload);
+
+        case FLUX_PACKET_PROBE_REPLY:
+                return v2_rx_answer(t, p, now, &h, payload);
 
         default:
                 break;
@@ -816,11 +834,96 @@ static int v1_inflate(FluxTunnel *t, const uint8_t *in, size_t len, const uint8_
         return 0;
 }
 
-static int tunnel_receive_v1(FluxTunnel *t, usec_t now, const union sockaddr_union *from, FluxPath *p,
+/* Which path an authentic version 1 datagram belongs to. Server: its source address, and only a
+ * fresh handshake makes a new one (*ret_replay if the handshake was seen before). Client: the
+ * socket it came in on. NULL if none. */
+static FluxPath *v1_path_for(FluxTunnel *t, usec_t now, const union sockaddr_union *from, FluxPath *hint,
+                             const FluxWireHeader *h, const uint8_t *nonce, bool *ret_replay) {
+        FluxPath *p;
+
+        *ret_replay = false;
+        if (t->role == FLUX_TUNNEL_CLIENT)
+                return hint ?: (t->n_paths > 0 ? t->paths[0] : NULL);
+        if (!from || from->sa.sa_family == AF_UNSPEC)
+                return NULL;
+
+        p = find_path_by_address(t, from);
+        if (h->type == FLUX_PACKET_REGISTER) {
+                if (v1_handshake_seen(t, nonce)) {
+                        *ret_replay = true;
+                        return NULL;
+                }
+                if (!p) {
+                        uint16_t id = t->v1_next_path_id++;
+
+                        while (flux_tunnel_find_path(t, id))
+                                id = t->v1_next_path_id++;
+                        if (server_register(t, now, from, id, &p) < 0)
+                                return NULL;
+                }
+        }
+        /* The reference client's packets are its only sign of life (it does not answer probes). */
+        if (p && p->state != FLUX_PATH_UP)
+                path_force_state(t, p, now, FLUX_PATH_UP);
+        return p;
+}
+
+static int v1_rx_data(FluxTunnel *t, usec_t now, const FluxWireHeader *h, const uint8_t *payload, size_t plen) {
+        const uint8_t *ip = payload;
+        size_t iplen = plen;
+        int r;
+
+        if (!v1_seq_fresh(t, h->seq)) {
+                t->stats.replay_drops++;
+                return FLUX_RX_REPLAY;
+        }
+        if (h->reserved[0] & FLUX_WIRE_FLAG_GZIP) {
+                r = v1_inflate(t, payload, plen, &ip, &iplen);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        t->stats.malformed++;
+                        return FLUX_RX_MALFORMED;
+                }
+        }
+        /* Like the reference: only IPv4 (>= 20 bytes) or IPv6 (>= 40 bytes) go to the TUN. */
+        if (!((iplen >= 20 && ip[0] >> 4 == 4) || (iplen >= 40 && ip[0] >> 4 == 6))) {
+                t->stats.malformed++;
+                return FLUX_RX_MALFORMED;
+        }
+        return tunnel_rx_ip(t, now, ip, iplen, false, 0);
+}
+
+/* Heartbeat: the server echoes it as the first reference did (same payload, same sequence
+ * number); the client takes the echo of its own clock as a probe reply. */
+static int v1_rx_heartbeat(FluxTunnel *t, FluxPath *p, usec_t now, const FluxWireHeader *h,
+                           const uint8_t *payload) {
+        FluxPathState old = p->state;
+        int r;
+
+        if (t->role == FLUX_TUNNEL_SERVER) {
+                memmove(t->scratch + FLUX_WIRE_PAYLOAD_OFFSET, payload, V1_HEARTBEAT_SIZE);
+                r = tunnel_seal_and_send(t, p, now, FLUX_PACKET_PROBE, h->seq, V1_HEARTBEAT_SIZE);
+                return r < 0 ? r : FLUX_RX_CONTROL;
+        }
+        if (flux_path_on_echo(p, now, flux_get_be64(payload) / NSEC_PER_USEC) < 0)
+                return FLUX_RX_CONTROL;
+        path_changed(t, p, old);
+        if (p->state == FLUX_PATH_PROBING && p->state_since == p->created)
+                path_force_state(t, p, now, FLUX_PATH_UP); /* the first echo: no ack in version 1 */
+        else
+                path_evaluate(t, p, now);
+        tunnel_update_hold(t);
+        return FLUX_RX_CONTROL;
+}
+
+static int tunnel_receive_v1(FluxTunnel *t, usec_t now, const union sockaddr_union *from, FluxPath *hint,
                              uint8_t *buf, size_t len) {
         const uint8_t *payload = buf + FLUX_WIRE_PAYLOAD_OFFSET;
         FluxWireHeader h;
-        int r, plen;
+        bool replay;
+        FluxPath *p;
+        int plen;
 
         plen = flux_v1_open(&t->v1_aead, buf, len, &h);
         if (plen == -EKEYREJECTED) {
@@ -833,102 +936,32 @@ static int tunnel_receive_v1(FluxTunnel *t, usec_t now, const union sockaddr_uni
         }
         t->stats.rx_datagrams++;
 
-        if (t->role == FLUX_TUNNEL_SERVER) {
-                if (!from || from->sa.sa_family == AF_UNSPEC) {
-                        t->stats.no_path_drops++;
-                        return FLUX_RX_NO_PATH;
-                }
-                p = find_path_by_address(t, from);
-                if (h.type == FLUX_PACKET_REGISTER) {
-                        if (v1_handshake_seen(t, buf + FLUX_WIRE_HEADER_SIZE)) {
-                                t->stats.replay_drops++;
-                                return FLUX_RX_REPLAY;
-                        }
-                        if (!p) {
-                                uint16_t id = t->v1_next_path_id++;
-
-                                while (flux_tunnel_find_path(t, id))
-                                        id = t->v1_next_path_id++;
-                                if (server_register(t, now, from, id, &p) < 0) {
-                                        t->stats.no_path_drops++;
-                                        return FLUX_RX_NO_PATH;
-                                }
-                        }
-                }
-                if (!p) {
-                        t->stats.no_path_drops++;
-                        return FLUX_RX_NO_PATH;
-                }
-                if (p->state != FLUX_PATH_UP)
-                        path_force_state(t, p, now, FLUX_PATH_UP);
-        } else if (!p) {
-                p = t->n_paths > 0 ? t->paths[0] : NULL;
-                if (!p) {
-                        t->stats.no_path_drops++;
-                        return FLUX_RX_NO_PATH;
-                }
+        p = v1_path_for(t, now, from, hint, &h, buf + FLUX_WIRE_HEADER_SIZE, &replay);
+        if (replay) {
+                t->stats.replay_drops++;
+                return FLUX_RX_REPLAY;
+        }
+        if (!p) {
+                t->stats.no_path_drops++;
+                return FLUX_RX_NO_PATH;
         }
         /* No per-path sequence in version 1: count the packet as the next one. */
         flux_path_on_rx(p, now, p->rx_max_seq + 1, len);
 
         switch (h.type) {
-        case FLUX_PACKET_DATA: {
-                const uint8_t *ip = payload;
-                size_t iplen = (size_t) plen;
-
-                if (!v1_seq_fresh(t, h.seq)) {
-                        t->stats.replay_drops++;
-                        return FLUX_RX_REPLAY;
-                }
-                if (h.reserved[0] & FLUX_WIRE_FLAG_GZIP) {
-                        r = v1_inflate(t, payload, (size_t) plen, &ip, &iplen);
-                        if (r == -ENOMEM)
-                                return r;
-                        if (r < 0) {
-                                t->stats.malformed++;
-                                return FLUX_RX_MALFORMED;
-                        }
-                }
-                /* Like the reference: only IPv4 (>= 20 bytes) or IPv6 (>= 40 bytes) go to the TUN. */
-                if (!((iplen >= 20 && ip[0] >> 4 == 4) || (iplen >= 40 && ip[0] >> 4 == 6))) {
+        case FLUX_PACKET_DATA:
+                return v1_rx_data(t, now, &h, payload, (size_t) plen);
+        case FLUX_PACKET_PROBE:
+                if (plen != V1_HEARTBEAT_SIZE) {
                         t->stats.malformed++;
                         return FLUX_RX_MALFORMED;
                 }
-                return tunnel_rx_ip(t, now, ip, iplen, false, 0);
-        }
-
-        case FLUX_PACKET_PROBE: {
-                FluxPathState old = p->state;
-
-                if (plen != V1_HEARTBEAT_SIZE)
-                        break;
-                if (t->role == FLUX_TUNNEL_SERVER) {
-                        /* Echo as the first reference did: same payload, same sequence number. */
-                        memmove(t->scratch + FLUX_WIRE_PAYLOAD_OFFSET, payload, V1_HEARTBEAT_SIZE);
-                        r = tunnel_seal_and_send(t, p, now, FLUX_PACKET_PROBE, h.seq, V1_HEARTBEAT_SIZE);
-                        if (r < 0)
-                                return r;
-                } else if (flux_path_on_echo(p, now, flux_get_be64(payload) / NSEC_PER_USEC) >= 0) {
-                        path_changed(t, p, old);
-                        if (p->state == FLUX_PATH_PROBING && p->state_since == p->created)
-                                path_force_state(t, p, now, FLUX_PATH_UP); /* first echo */
-                        else
-                                path_evaluate(t, p, now);
-                        tunnel_update_hold(t);
-                }
-                return FLUX_RX_CONTROL;
-        }
-
-        case FLUX_PACKET_REGISTER:
-                return FLUX_RX_CONTROL;
-
+                return v1_rx_heartbeat(t, p, now, &h, payload);
         default:
-                /* Type 4 and unknown types authenticate but mean nothing (like the reference). */
+                /* Handshakes need no answer; type 4 and unknown types authenticate but mean
+                 * nothing (like the reference). */
                 return FLUX_RX_CONTROL;
         }
-
-        t->stats.malformed++;
-        return FLUX_RX_MALFORMED;
 }
 
 int flux_tunnel_receive(FluxTunnel *t, usec_t now, const union sockaddr_union *from, FluxPath *path_hint,
@@ -969,8 +1002,13 @@ static bool tunnel_probes(const FluxTunnel *t) {
 static usec_t path_expiry(const FluxTunnel *t, const FluxPath *p) {
         if (t->role != FLUX_TUNNEL_SERVER)
                 return USEC_INFINITY;
-        if (t->version == FLUX_WIRE_VERSION_1 && p->state != FLUX_PATH_DOWN)
-                return p->last_rx + V1_SERVER_DEAD_AFTER; /* liveness from heartbeats */
+        if (t->version == FLUX_WIRE_VERSION_1 && p->state != FLUX_PATH_DOWN) {
+                /* Liveness from the client's heartbeats. */
+                for (size_t i = 0; i < t->n_paths; i++)
+                        if (t->paths[i] != p && t->paths[i]->last_rx > p->last_rx)
+                                return p->last_rx + V1_SERVER_STALE_AFTER;
+                return p->last_rx + V1_SERVER_DEAD_AFTER;
+        }
         if (p->state == FLUX_PATH_DOWN)
                 return p->state_since + FLUX_PATH_EXPIRE;
         return USEC_INFINITY;

@@ -219,6 +219,38 @@ START_TEST(test_nat_rebinding) {
 }
 END_TEST
 
+START_TEST(test_nat_rebinding_v1) {
+        Sim s;
+        SimTraffic down = { .rate = 100000, .size = 500, .downlink = true };
+        usec_t t;
+
+        /* Version 1 (our hardened server): only a handshake makes a path, so the client sends one
+         * again when its path dies, and the new address becomes a second path on the server. */
+        sim_init(&s, 1, FLUX_WIRE_VERSION_1, FLUX_SCHEDULER_WEIGHTED);
+        sim_run(&s, s.now + 200 * MS, NULL);
+        ck_assert_int_eq(flux_path_get_state(s.cpath[0]), FLUX_PATH_UP);
+        down.next = s.now;
+        sim_run(&s, s.now + USEC_PER_SEC, &down);
+        t = s.now;
+        s.nat_gen[0] = 1;
+        s.at_client.gap_from = t;
+        sim_run(&s, t + 3500 * MS, &down);
+        ck_assert_int_eq(flux_path_get_state(s.cpath[0]), FLUX_PATH_UP);
+        ck_assert_uint_eq(flux_tunnel_get_n_paths(s.server), 2);
+        ck_assert_uint_le(s.at_client.max_gap, 1500 * MS);
+        /* The old address went quiet while the new one talks: down after 3 s, all downlink on
+         * the new path. */
+        ck_assert_int_eq(flux_path_get_state(flux_tunnel_get_path(s.server, 0)), FLUX_PATH_DOWN);
+        uint64_t before = s.at_client.packets;
+        sim_run(&s, s.now + USEC_PER_SEC, &down);
+        ck_assert_uint_ge(s.at_client.packets - before, 195);
+        /* Then it is forgotten. */
+        sim_run(&s, s.now + 70 * USEC_PER_SEC, NULL);
+        ck_assert_uint_eq(flux_tunnel_get_n_paths(s.server), 1);
+        sim_done(&s);
+}
+END_TEST
+
 START_TEST(test_long_rtt_path) {
         Sim s;
         SimTraffic up = { .rate = 100000, .size = 500 };
@@ -256,6 +288,7 @@ static Suite *path_suite(void) {
         tcase_add_test(tc, test_loss_and_degraded);
         tcase_add_test(tc, test_rates_and_capacity);
         tcase_add_test(tc, test_nat_rebinding);
+        tcase_add_test(tc, test_nat_rebinding_v1);
         tcase_add_test(tc, test_long_rtt_path);
         suite_add_tcase(s, tc);
         return s;
