@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <signal.h>
 #include <stdarg.h>
+#include <sys/signalfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -136,6 +138,33 @@ static int manager_reset_effective(Manager *m) {
         m->scheduler = m->config.scheduler;
         manager_mark_changed(m, MANAGER_PROP_MODE | MANAGER_PROP_SERVER | MANAGER_PROP_INTERFACES |
                                         MANAGER_PROP_SCHEDULER);
+        return 0;
+}
+
+/* SIGHUP: re-read the profile. A bad file keeps the old settings; a running session keeps its
+ * settings until the next Connect(), while idle the new ones show at once. */
+static int on_sighup(sd_event_source *es, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_(freep) char *msg = NULL;
+        ClientConfig c;
+        int r;
+
+        (void) notify_reloading();
+        client_config_init(&c);
+        r = client_config_load(&c, m->config_path, &msg);
+        if (r < 0) {
+                log_error_errno(r, "Failed to reload profile '%s', keeping the previous settings: %s", m->profile,
+                                msg ?: "unknown error");
+                client_config_done(&c);
+        } else {
+                client_config_done(&m->config);
+                m->config = c;
+                if (m->state == CLIENT_STATE_IDLE || m->state == CLIENT_STATE_FAILED)
+                        (void) manager_reset_effective(m);
+                log_info("Reloaded profile %s.", m->profile);
+        }
+        (void) notify_ready();
+        manager_update_status(m);
         return 0;
 }
 
@@ -547,6 +576,10 @@ int manager_start(Manager *m) {
         r = routing_new(m->rtnl, journal, &m->routing);
         if (r < 0)
                 return log_oom();
+
+        r = sd_event_add_signal(m->event, NULL, SIGHUP | SD_EVENT_SIGNAL_PROCMASK, on_sighup, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch SIGHUP: %m");
 
         r = rtnl_monitor_new(m->event, RTNL_MONITOR_LINK | RTNL_MONITOR_ADDRESS | RTNL_MONITOR_ROUTE, on_rtnl_event, m, &m->monitor);
         if (r < 0)

@@ -30,6 +30,26 @@ start_daemon
 FLUX_TEST_PROFILE=$TEST_PROFILE FLUX_TEST_IFACE=$TEST_IFACE FLUX_TEST_SERVER=$TEST_SERVER "$FLUX_TEST_API" ||
         fail "API suite"
 
+# SIGHUP re-reads the profile; a broken one is refused and the old settings stay.
+prop() {
+        busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" get-property "org.fluxify.client1.$TEST_PROFILE" \
+                /org/fluxify/client1 org.fluxify.client1.Manager "$1" | sed -E 's/^[a-z]+ "?([^"]*)"?$/\1/'
+}
+conf=$TEST_TMP/etc/client/$TEST_PROFILE.conf
+cp "$conf" "$TEST_TMP/conf.orig"
+printf '\n[Client]\nScheduler=flow\n' >>"$conf"
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 50); do [ "$(prop Scheduler)" = flow ] && break; sleep 0.05; done
+[ "$(prop Scheduler)" = flow ] && pass "SIGHUP reloads the profile" || fail "reload: Scheduler=$(prop Scheduler)"
+printf '[Client]\nScheduler=fastest\n' >"$conf"
+kill -HUP "$DAEMON_PID"
+sleep 0.3
+[ "$(prop Scheduler)" = flow ] && kill -0 "$DAEMON_PID" && pass "broken profile on reload: old settings kept" ||
+        fail "broken reload: Scheduler=$(prop Scheduler)"
+grep -q "keeping the previous settings" "$TEST_TMP/daemon.log" && pass "broken reload logged" ||
+        fail "broken reload not logged: $(cat "$TEST_TMP/daemon.log")"
+cp "$TEST_TMP/conf.orig" "$conf"
+
 # The daemon survived all of that, and stops cleanly, leaving no routing journal behind.
 kill -0 "$DAEMON_PID" 2>/dev/null && pass "daemon still running" || fail "daemon died: $(cat "$TEST_TMP/daemon.log")"
 stop_daemon && pass "clean stop" || fail "stop failed: $(cat "$TEST_TMP/daemon.log")"
