@@ -23,8 +23,20 @@ fx_connect() {
         n=$(tr ',' '\n' <<<"$ifaces" | wc -l)
         tb_cctl disconnect >/dev/null 2>&1
         tb_wait_client_state "$FX_PROFILE" idle 10 >/dev/null 2>&1
-        tb_cctl connect --ifaces "$ifaces" --scheduler "$sched" >"$TB_RUN/logs/fx-connect.log" 2>&1 ||
-                { tb_log "fluxifyctl connect --ifaces $ifaces failed: $(cat "$TB_RUN/logs/fx-connect.log")"; return 1; }
+        if [ "${FX_CONNECT_MODE:-incremental}" = all ]; then
+                tb_cctl connect --ifaces "$ifaces" --scheduler "$sched" >"$TB_RUN/logs/fx-connect.log" 2>&1 ||
+                        { tb_log "fluxifyctl connect --ifaces $ifaces failed: $(cat "$TB_RUN/logs/fx-connect.log")"; return 1; }
+        else
+                # Connect over the first uplink, add the others live: sidesteps the control-attempt
+                # race (several uplinks at once → sessions replace each other on the server).
+                local first=${ifaces%%,*} i
+                tb_cctl connect --ifaces "$first" --scheduler "$sched" >"$TB_RUN/logs/fx-connect.log" 2>&1 ||
+                        { tb_log "fluxifyctl connect --ifaces $first failed: $(cat "$TB_RUN/logs/fx-connect.log")"; return 1; }
+                for i in ${ifaces//,/ }; do
+                        [ "$i" = "$first" ] || tb_cctl add-iface "$i" >>"$TB_RUN/logs/fx-connect.log" 2>&1 ||
+                                { tb_log "fluxifyctl add-iface $i failed"; return 1; }
+                done
+        fi
         fx_wait_paths_up "$n" 15 || return 1
         tb_wait_for 5 tb_c ping -c 1 -W 1 "$FX_ADDR" || { tb_log "no traffic through the Fluxify tunnel"; return 1; }
 }
