@@ -67,23 +67,13 @@ static const char *next_block(const char *p, const char *end, char *label, size_
         }
 }
 
-int pki_bundle_parse(const char *pem, size_t size, PkiBundle **ret) {
-        _cleanup_(pki_bundle_freep) PkiBundle *b = NULL;
+/* Splits the PEM text: every certificate but the last is a CA, the last is ours; the first private
+ * key block is its key. */
+static int bundle_split(PkiBundle *b, const char *pem, size_t size) {
         const char *p = pem, *end = pem + size, *last_cert = NULL;
         size_t last_len = 0, ca_n = 0, ncerts = 0;
-        gnutls_x509_crt_t crt = NULL;
-        gnutls_x509_privkey_t key = NULL;
-        unsigned char a[64], k[64];
-        size_t na = sizeof(a), nk = sizeof(k);
         char label[64];
         int r;
-
-        assert_return(pem && ret, -EINVAL);
-        if (size > BUNDLE_MAX)
-                return -EFBIG;
-        b = new0(PkiBundle, 1);
-        if (!b)
-                return -ENOMEM;
 
         for (;;) {
                 size_t len;
@@ -91,7 +81,6 @@ int pki_bundle_parse(const char *pem, size_t size, PkiBundle **ret) {
                 if (!blk)
                         break;
                 if (streq(label, "CERTIFICATE")) {
-                        /* Every certificate but the last is a CA; the last is ours. */
                         if (last_cert) {
                                 r = append(&b->ca_pem, &ca_n, last_cert, last_len);
                                 if (r < 0)
@@ -111,45 +100,54 @@ int pki_bundle_parse(const char *pem, size_t size, PkiBundle **ret) {
         if (ncerts < 2 || !b->key_pem)
                 return -EBADMSG;
         b->cert_pem = strndup(last_cert, last_len);
-        if (!b->cert_pem)
-                return -ENOMEM;
+        return b->cert_pem ? 0 : -ENOMEM;
+}
+
+/* Reads name and expiry from the certificate and checks that the key belongs to it. */
+static int bundle_check(PkiBundle *b) {
+        _cleanup_(gnutls_x509_crt_deinitp) gnutls_x509_crt_t crt = NULL;
+        _cleanup_(gnutls_x509_privkey_deinitp) gnutls_x509_privkey_t key = NULL;
+        unsigned char a[64], k[64];
+        size_t na = sizeof(a), nk = sizeof(k);
+        int r;
 
         if (gnutls_x509_crt_init(&crt) < 0)
                 return -ENOMEM;
         r = gnutls_x509_crt_import(crt, &(gnutls_datum_t) { (unsigned char *) b->cert_pem, strlen(b->cert_pem) },
                                    GNUTLS_X509_FMT_PEM);
-        if (r < 0) {
-                r = -EBADMSG;
-                goto finish;
-        }
+        if (r < 0)
+                return -EBADMSG;
         r = pki_crt_common_name(crt, &b->name);
-        if (r < 0 || !pki_name_is_valid(b->name)) {
-                r = -EBADMSG;
-                goto finish;
-        }
+        if (r < 0 || !pki_name_is_valid(b->name))
+                return -EBADMSG;
         b->not_after = (usec_t) gnutls_x509_crt_get_expiration_time(crt) * USEC_PER_SEC;
-        if (gnutls_x509_privkey_init(&key) < 0) {
-                r = -ENOMEM;
-                goto finish;
-        }
+        if (gnutls_x509_privkey_init(&key) < 0)
+                return -ENOMEM;
         r = gnutls_x509_privkey_import2(key, &(gnutls_datum_t) { (unsigned char *) b->key_pem, strlen(b->key_pem) },
                                         GNUTLS_X509_FMT_PEM, NULL, 0);
-        if (r < 0) {
-                r = -EBADMSG;
-                goto finish;
-        }
+        if (r < 0)
+                return -EBADMSG;
         if (gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA256, a, &na) < 0 ||
             gnutls_x509_privkey_get_key_id(key, GNUTLS_KEYID_USE_SHA256, k, &nk) < 0 || na != nk ||
-            memcmp(a, k, na) != 0) {
-                r = -EKEYREJECTED;
-                goto finish;
-        }
-        r = 0;
-finish:
-        if (crt)
-                gnutls_x509_crt_deinit(crt);
-        if (key)
-                gnutls_x509_privkey_deinit(key);
+            memcmp(a, k, na) != 0)
+                return -EKEYREJECTED;
+        return 0;
+}
+
+int pki_bundle_parse(const char *pem, size_t size, PkiBundle **ret) {
+        _cleanup_(pki_bundle_freep) PkiBundle *b = NULL;
+        int r;
+
+        assert_return(pem && ret, -EINVAL);
+        if (size > BUNDLE_MAX)
+                return -EFBIG;
+        b = new0(PkiBundle, 1);
+        if (!b)
+                return -ENOMEM;
+        r = bundle_split(b, pem, size);
+        if (r < 0)
+                return r;
+        r = bundle_check(b);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(b);

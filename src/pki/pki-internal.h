@@ -5,6 +5,12 @@
 
 #include <gnutls/x509.h>
 
+#include "macro.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(gnutls_x509_crt_t, gnutls_x509_crt_deinit);
+DEFINE_TRIVIAL_CLEANUP_FUNC(gnutls_x509_privkey_t, gnutls_x509_privkey_deinit);
+DEFINE_TRIVIAL_CLEANUP_FUNC(gnutls_x509_crl_t, gnutls_x509_crl_deinit);
+
 /* GnuTLS error → negative errno (-EBADMSG for anything about malformed data). */
 int pki_errno(int gnutls_error);
 int pki_read_crt(const char *path, gnutls_x509_crt_t *ret);

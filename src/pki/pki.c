@@ -100,10 +100,6 @@ void pki_cert_info_free_many(PkiCertInfo *infos, size_t n) {
         free(infos);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(gnutls_x509_crt_t, gnutls_x509_crt_deinit);
-DEFINE_TRIVIAL_CLEANUP_FUNC(gnutls_x509_privkey_t, gnutls_x509_privkey_deinit);
-DEFINE_TRIVIAL_CLEANUP_FUNC(gnutls_x509_crl_t, gnutls_x509_crl_deinit);
-
 static void datum_freep(gnutls_datum_t *d) {
         if (d->data) {
                 explicit_bzero(d->data, d->size);
