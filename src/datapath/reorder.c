@@ -299,6 +299,5 @@ unsigned flux_reorder_skip_gap(FluxReorder *r) {
                 return 0;
         give_up_gap(r);
         r->stats.loss_skips++;
-        r->first_held = r->depth > 0 ? r->first_held : 0;
         return 1;
 }
