@@ -102,6 +102,22 @@ tb_cctl disconnect || tb_check "fluxifyctl disconnect" 1 == 0
 tb_expect "idle" "$(tb_client_prop laptop State)" idle
 same_as_before "after Disconnect"
 
+echo "# a dead first uplink does not block the connection (the race moves on)"
+tb_cut 1
+t0=$(tb_now)
+tb_cctl connect --ifaces up1,up2 || tb_die "connect with a dead up1 failed"
+t1=$(tb_now)
+tb_expect "connected although up1 is dead" "$(tb_client_prop laptop State)" connected
+tb_check "connect took (s)" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "<" 3
+tb_wait_path_state up2 up 5
+tb_expect "up2 carries the session" "$(tb_path_state up2)" up
+tb_check "up1 is not up" "$([ "$(tb_path_state up1)" != up ] && echo 1 || echo 0)" == 1
+tb_restore 1
+tb_wait_path_state up1 up 10
+tb_expect "up1 up once its router forwards again" "$(tb_path_state up1)" up
+tb_cctl disconnect || tb_check "fluxifyctl disconnect" 1 == 0
+same_as_before "after the dead-uplink connect"
+
 echo "# crash: SIGKILL while connected, then start again"
 tb_cctl connect --ifaces up1,up2 || tb_die "reconnect failed"
 tb_wait_client_state laptop connected 15 || tb_die "not connected again"
