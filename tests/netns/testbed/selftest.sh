@@ -15,16 +15,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 if [ "${1:-}" != --inner ]; then
         # Outer harness: runs the checks in a child and verifies the teardown afterwards.
         [ "$(id -u)" -eq 0 ] || { [ -n "${FLUXIFY_REQUIRE_NETNS:-}" ] && exit 1; echo "SKIP: needs root"; exit 77; }
-        before=$(ip netns list | awk '{print $1}' | sort)
-        tmp_before=$(ls -d /tmp/fluxify-tb.* 2>/dev/null | sort)
         fails=0
+        # Only this run's names are checked: other test runs may create and remove namespaces
+        # at the same time.
         teardown_check() { # label, prefix
-                local after tmp_after
-                after=$(ip netns list | awk '{print $1}' | sort)
-                tmp_after=$(ls -d /tmp/fluxify-tb.* 2>/dev/null | sort)
-                if [ "$after" != "$before" ] || [ "$tmp_after" != "$tmp_before" ] ||
-                        pgrep -f "pathemu --queue 0 --config /tmp/fluxify-tb.$2" >/dev/null; then
-                        echo "FAIL teardown after $1 left: $(comm -13 <(echo "$before") <(echo "$after") | tr '\n' ' ')"
+                local left
+                left=$(ip netns list | awk '{print $1}' | grep "^$2-")
+                if [ -n "$left" ] || ls -d /tmp/fluxify-tb."$2".* >/dev/null 2>&1 ||
+                        pgrep -f "fluxify-tb.$2" >/dev/null; then
+                        echo "FAIL teardown after $1 left: $(echo $left) $(ls -d /tmp/fluxify-tb."$2".* 2>/dev/null)" \
+                                "$(pgrep -af "fluxify-tb.$2")"
                         fails=$((fails + 1))
                 else
                         echo "ok   teardown after $1 leaves no namespace, process or file"
@@ -39,16 +39,22 @@ if [ "${1:-}" != --inner ]; then
 
         # A test that fails half-way, with a process left in a namespace.
         p=fxsf$(printf '%04x' $((RANDOM & 0xffff)))
+        mark=$(mktemp)
         TB_P=$p bash -c "source '$here/testbed.sh'; tb_init; tb_up -n 2 --delay 5; \
-                tb_spawn sleeper $p-s sleep 60; ip netns exec $p-c sleep 60 & exit 3" 2>/dev/null
+                tb_spawn sleeper $p-s sleep 60; ip netns exec $p-c sleep 60 & \
+                ip netns list | grep -c '^$p-' >$mark; exit 3" 2>/dev/null
         teardown_check "a failure (rc $?)" "$p"
+        [ "$(cat "$mark")" = 5 ] || { echo "FAIL the failing child did not build its testbed"; fails=$((fails + 1)); }
 
         # A test that hangs and hits its deadline.
         p=fxsd$(printf '%04x' $((RANDOM & 0xffff)))
         TB_P=$p bash -c "source '$here/testbed.sh'; tb_init; tb_up -n 1 --delay 5; tb_deadline 2; \
+                ip netns list | grep -c '^$p-' >$mark; \
                 ip netns exec $p-s sleep 60; echo survived" 2>/dev/null | grep -q survived &&
                 { echo "FAIL deadline did not interrupt the test"; fails=$((fails + 1)); }
         teardown_check "a timeout" "$p"
+        [ "$(cat "$mark")" = 4 ] || { echo "FAIL the timed-out child did not build its testbed"; fails=$((fails + 1)); }
+        rm -f "$mark"
         [ $fails = 0 ] && echo "testbed selftest: all checks passed" && exit 0
         echo "testbed selftest: $fails failure(s)"
         exit 1
