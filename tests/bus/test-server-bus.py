@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -45,6 +46,26 @@ def check(cond, what):
         failures.append(what)
 
 
+def start_notify_reader(d):
+    """Drain NOTIFY_SOCKET continuously, as a service manager does: sd_notify() blocks once the
+    socket's queue is full (net.unix.max_dgram_qlen is 10 in a fresh network namespace)."""
+    d.notify_stop = False
+    d.notify.settimeout(0.1)
+
+    def loop():
+        while not d.notify_stop:
+            try:
+                d.messages += d.notify.recv(4096).decode().split('\n')
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+        d.notify.close()
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+
+
 class Daemon:
     """A private bus and a fluxifyd-server in a fresh network namespace."""
 
@@ -64,8 +85,8 @@ class Daemon:
         self.notify_path = os.path.join(tmp, 'notify')
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(self.notify_path)
-        self.notify.settimeout(0.2)
         self.messages = []
+        start_notify_reader(self)
 
         denv = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.address, NOTIFY_SOCKET=self.notify_path)
         denv.pop('WATCHDOG_USEC', None)
@@ -79,27 +100,20 @@ class Daemon:
         self.proc = subprocess.Popen(cmd, env=denv, stdout=self.log, stderr=subprocess.STDOUT)
 
     def read_notify(self, timeout):
-        """Collects every datagram that arrives within timeout (or until the daemon exits)."""
-        end = time.monotonic() + timeout
-        got = False
-        while time.monotonic() < end:
-            try:
-                self.messages += self.notify.recv(4096).decode().split('\n')
-                got = True
-                self.notify.settimeout(0.05)
-            except socket.timeout:
-                if got or self.proc.poll() is not None:
-                    break
-        self.notify.settimeout(0.2)
-        return got
+        """Gives the reader thread a moment to collect what is in flight."""
+        time.sleep(timeout)
+        return bool(self.messages)
 
     def wait_notify(self, key, timeout=30):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            if any(m.startswith(key) for m in self.messages):
+            if any(m.startswith(key) for m in list(self.messages)):
                 return True
-            self.read_notify(0.5)
-        return any(m.startswith(key) for m in self.messages)
+            if self.proc.poll() is not None:
+                time.sleep(0.2)
+                return any(m.startswith(key) for m in list(self.messages))
+            time.sleep(0.05)
+        return False
 
     def busctl(self, *args, user=None):
         cmd = (NOBODY if user == 'nobody' else []) + ['busctl', '--address=' + self.address, '--json=short'] + list(args)
@@ -142,7 +156,7 @@ class Daemon:
             os.kill(self.bus_pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-        self.notify.close()
+        self.notify_stop = True
         self.log.seek(0)
         return self.proc.returncode, self.log.read()
 

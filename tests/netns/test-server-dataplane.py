@@ -36,6 +36,8 @@ BUS_NAME, ROOT, PKI, MGR_IF, PKI_IF = bt.BUS_NAME, bt.ROOT, bt.PKI, bt.MGR_IF, b
 SESSION_IF = 'org.fluxify.server1.Session'
 CONN_IF = 'org.fluxify.server1.Connection'
 SERVER_IP, CLIENT_IP = '192.168.77.1', '192.168.77.2'
+WAN_SERVER, WAN_HOST = '192.168.88.1', '192.168.88.2'
+WAN_SERVER6, WAN_HOST6 = 'fd00:88::1', 'fd00:88::2'
 
 
 def sh(*args, check_rc=True, ns=None):
@@ -47,22 +49,31 @@ def sh(*args, check_rc=True, ns=None):
 
 
 class Testbed:
+    """client ns --veth-- server ns --veth-- wan ns. The wan side has no route back to the client
+    pools, so an answered ping from a client proves forwarding and masquerading."""
+
     def __init__(self):
         tag = str(os.getpid())
-        self.srv, self.cli = 'fxsrv' + tag, 'fxcli' + tag
+        self.srv, self.cli, self.wan = 'fxsrv' + tag, 'fxcli' + tag, 'fxwan' + tag
         self.vs, self.vc = 'fxs' + tag[-8:], 'fxc' + tag[-8:]
+        self.ve, self.vw = 'fxe' + tag[-8:], 'fxw' + tag[-8:]
 
     def up(self):
-        sh('ip', 'netns', 'add', self.srv)
-        sh('ip', 'netns', 'add', self.cli)
-        sh('ip', 'link', 'add', self.vs, 'netns', self.srv, 'type', 'veth', 'peer', 'name', self.vc, 'netns', self.cli)
-        for ns, dev, addr in ((self.srv, self.vs, SERVER_IP), (self.cli, self.vc, CLIENT_IP)):
+        for ns in (self.srv, self.cli, self.wan):
+            sh('ip', 'netns', 'add', ns)
             sh('ip', 'link', 'set', 'lo', 'up', ns=ns)
-            sh('ip', 'addr', 'add', addr + '/24', 'dev', dev, ns=ns)
+        sh('ip', 'link', 'add', self.vs, 'netns', self.srv, 'type', 'veth', 'peer', 'name', self.vc, 'netns', self.cli)
+        sh('ip', 'link', 'add', self.ve, 'netns', self.srv, 'type', 'veth', 'peer', 'name', self.vw, 'netns', self.wan)
+        for ns, dev, addrs in ((self.srv, self.vs, [SERVER_IP + '/24']), (self.cli, self.vc, [CLIENT_IP + '/24']),
+                               (self.srv, self.ve, [WAN_SERVER + '/24', WAN_SERVER6 + '/64']),
+                               (self.wan, self.vw, [WAN_HOST + '/24', WAN_HOST6 + '/64'])):
+            for a in addrs:
+                sh('ip', 'addr', 'add', a, 'dev', dev, 'nodad', ns=ns) if ':' in a else \
+                    sh('ip', 'addr', 'add', a, 'dev', dev, ns=ns)
             sh('ip', 'link', 'set', dev, 'up', ns=ns)
 
     def down(self):
-        for ns in (self.srv, self.cli):
+        for ns in (self.srv, self.cli, self.wan):
             subprocess.run(['ip', 'netns', 'del', ns], capture_output=True)
 
 
@@ -81,8 +92,8 @@ def start_daemon(exe, tmp, ns, config):
     d.notify_path = os.path.join(tmp, 'notify')
     d.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     d.notify.bind(d.notify_path)
-    d.notify.settimeout(0.2)
     d.messages = []
+    bt.start_notify_reader(d)
     d.log = open(os.path.join(tmp, 'daemon.log'), 'a+')
     spawn(d, exe, ns)
     return d
@@ -91,7 +102,7 @@ def start_daemon(exe, tmp, ns, config):
 def spawn(d, exe, ns):
     denv = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=d.address, NOTIFY_SOCKET=d.notify_path)
     denv.pop('WATCHDOG_USEC', None)
-    d.messages = []
+    d.messages.clear()
     d.proc = subprocess.Popen(['ip', 'netns', 'exec', ns, exe, '--config-dir', d.dirs['etc'],
                                '--state-dir', d.dirs['state'], '--runtime-dir', d.dirs['run']],
                               env=denv, stdout=d.log, stderr=subprocess.STDOUT)
@@ -207,10 +218,15 @@ def run(exe, client_exe, tmp, update):
     tb.up()
     d = None
     try:
-        d = start_daemon(exe, tmp, tb.srv, f'ServerNames={SERVER_IP}\nEgressInterface={tb.vs}\n')
+        fwd4 = sh('sysctl', '-n', 'net.ipv4.ip_forward', ns=tb.srv).stdout.strip()
+        d = start_daemon(exe, tmp, tb.srv, f'ServerNames={SERVER_IP}\nEgressInterface={tb.ve}\n')
         check(d.wait_notify('READY=1'), 'READY=1')
-        check(sh('nft', 'list', 'table', 'inet', 'fluxify', ns=tb.srv, check_rc=False).returncode == 0,
-              'nft table inet fluxify installed')
+        table = sh('nft', 'list', 'table', 'inet', 'fluxify', ns=tb.srv, check_rc=False)
+        check(table.returncode == 0, 'nft table inet fluxify installed')
+        check('masquerade' in table.stdout and tb.ve in table.stdout, 'masquerade toward EgressInterface')
+        check(fwd4 == '0' and sh('sysctl', '-n', 'net.ipv4.ip_forward', ns=tb.srv).stdout.strip() == '1' and
+              sh('sysctl', '-n', 'net.ipv6.conf.all.forwarding', ns=tb.srv).stdout.strip() == '1',
+              'IP forwarding switched on')
         bundle = os.path.join(tmp, 'laptop.bundle')
         issue_bundle(d, 'laptop', bundle)
 
@@ -235,6 +251,14 @@ def run(exe, client_exe, tmp, update):
         check(rc == 0 and c.events.get('closed', {}).get('error') == 0, 'client heard bye and exited cleanly')
         time.sleep(0.2)
         check(d.get(ROOT, MGR_IF, 'SessionCount') == 0, 'SessionCount 0 after Terminate')
+
+        # 1a. Beyond the server: forwarded and masqueraded toward EgressInterface, both families.
+        c = Client(client_exe, tb.cli, bundle, paths=1, hold=1,
+                   extra=['--target4', WAN_HOST, '--target6', WAN_HOST6])
+        echo = c.wait_event('echo')
+        check(echo is not None and echo['received4'] == 3, 'IPv4 ping beyond the server (forwarding + NAT)')
+        check(echo is not None and echo['received6'] == 3, 'IPv6 ping beyond the server (forwarding + NAT66)')
+        check(c.finish() == 0, 'client done')
 
         # 1b. Control connection lost without a bye: the data plane keeps working, the session
         # waits (detached), and a new connection resumes it with the token.
@@ -317,6 +341,8 @@ def run(exe, client_exe, tmp, update):
         addrs = sh('ip', '-j', 'addr', ns=tb.srv).stdout
         check('10.8.0.1' not in addrs and 'fd00:8::1' not in addrs, 'no tunnel address after stop')
         check(not os.path.exists(os.path.join(d.dirs['run'], 'server-kernel.state')), 'record removed after stop')
+        check(sh('sysctl', '-n', 'net.ipv4.ip_forward', ns=tb.srv).stdout.strip() == fwd4,
+              'IP forwarding restored after stop')
     finally:
         if d is not None:
             _, log = d.stop()
