@@ -20,6 +20,8 @@ struct RtnlMonitor {
         RtnlMonitorHandler handler;
         void *userdata;
         uint8_t *buf;
+        unsigned dispatching;           /* inside the handler */
+        bool free_requested;            /* freed by the handler: finish when it returns */
 };
 
 static const char *const rtnl_event_type_table[_RTNL_EVENT_TYPE_MAX] = {
@@ -38,25 +40,40 @@ const char *rtnl_event_type_to_string(RtnlEventType t) {
         return rtnl_event_type_table[t];
 }
 
-static void monitor_dispatch(RtnlMonitor *m, const RtnlEvent *ev) {
-        /* A consumer's error is its own business (it logs); the monitor keeps going. */
-        (void) m->handler(m, ev, m->userdata);
+static void monitor_destroy(RtnlMonitor *m) {
+        m->io = sd_event_source_disable_unref(m->io);
+        if (m->nl)
+                mnl_socket_close(m->nl);
+        free(m->buf);
+        free(m);
 }
 
-static void monitor_handle_message(RtnlMonitor *m, const struct nlmsghdr *nlh) {
+/* Returns false if the handler freed the monitor (it is gone then). */
+static bool monitor_dispatch(RtnlMonitor *m, const RtnlEvent *ev) {
+        /* A consumer's error is its own business (it logs); the monitor keeps going. */
+        m->dispatching++;
+        (void) m->handler(m, ev, m->userdata);
+        if (--m->dispatching == 0 && m->free_requested) {
+                monitor_destroy(m);
+                return false;
+        }
+        return true;
+}
+
+static bool monitor_handle_message(RtnlMonitor *m, const struct nlmsghdr *nlh) {
         RtnlEvent ev = {};
 
         switch (nlh->nlmsg_type) {
         case RTM_NEWLINK:
         case RTM_DELLINK:
                 if (rtnl_link_parse(nlh, &ev.link) < 0)
-                        return;
+                        return true;
                 ev.type = nlh->nlmsg_type == RTM_NEWLINK ? RTNL_EVENT_LINK_NEW : RTNL_EVENT_LINK_REMOVED;
                 break;
         case RTM_NEWADDR:
         case RTM_DELADDR:
                 if (rtnl_address_parse(nlh, &ev.address) < 0)
-                        return;
+                        return true;
                 ev.type = nlh->nlmsg_type == RTM_NEWADDR ? RTNL_EVENT_ADDRESS_ADDED : RTNL_EVENT_ADDRESS_REMOVED;
                 break;
         case RTM_NEWROUTE:
@@ -64,19 +81,19 @@ static void monitor_handle_message(RtnlMonitor *m, const struct nlmsghdr *nlh) {
                 const struct rtmsg *rtm;
 
                 if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*rtm)))
-                        return;
+                        return true;
                 rtm = mnl_nlmsg_get_payload(nlh);
                 if (rtm->rtm_flags & RTM_F_CLONED)
-                        return;
+                        return true;
                 if (rtnl_route_parse(nlh, &ev.route) < 0)
-                        return;
+                        return true;
                 ev.type = nlh->nlmsg_type == RTM_NEWROUTE ? RTNL_EVENT_ROUTE_ADDED : RTNL_EVENT_ROUTE_REMOVED;
                 break;
         }
         default:
-                return;
+                return true;
         }
-        monitor_dispatch(m, &ev);
+        return monitor_dispatch(m, &ev);
 }
 
 static int monitor_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -94,7 +111,8 @@ static int monitor_io(sd_event_source *s, int fd, uint32_t revents, void *userda
                                 return 0;
                         if (errno == ENOBUFS) {
                                 /* The kernel dropped messages for us: state must be re-read. */
-                                monitor_dispatch(m, &(RtnlEvent) { .type = RTNL_EVENT_RESYNC });
+                                if (!monitor_dispatch(m, &(RtnlEvent) { .type = RTNL_EVENT_RESYNC }))
+                                        return 0;
                                 continue;
                         }
                         return 0; /* transient; the source stays armed */
@@ -102,7 +120,8 @@ static int monitor_io(sd_event_source *s, int fd, uint32_t revents, void *userda
                 len = (int) n;
                 for (const struct nlmsghdr *nlh = (const struct nlmsghdr *) m->buf; mnl_nlmsg_ok(nlh, len);
                      nlh = mnl_nlmsg_next(nlh, &len))
-                        monitor_handle_message(m, nlh);
+                        if (!monitor_handle_message(m, nlh))
+                                return 0;
         }
         /* Batch exhausted: more may be queued; sd-event calls us again on the next iteration since
          * the fd is still readable (level-triggered). */
@@ -162,9 +181,12 @@ int rtnl_monitor_set_priority(RtnlMonitor *m, int64_t priority) {
 RtnlMonitor *rtnl_monitor_free(RtnlMonitor *m) {
         if (!m)
                 return NULL;
-        m->io = sd_event_source_disable_unref(m->io);
-        if (m->nl)
-                mnl_socket_close(m->nl);
-        free(m->buf);
-        return mfree(m);
+        if (m->dispatching > 0) {
+                /* From inside the handler: no more events; freed when the handler returns. */
+                m->io = sd_event_source_disable_unref(m->io);
+                m->free_requested = true;
+                return NULL;
+        }
+        monitor_destroy(m);
+        return NULL;
 }

@@ -40,7 +40,8 @@ typedef struct RtnlEvent {
         };
 } RtnlEvent;
 
-/* A negative return is ignored (the monitor keeps running); a consumer logs itself. */
+/* A negative return is ignored (the monitor keeps running); a consumer logs itself. The handler may
+ * free the monitor (rtnl_monitor_free()); no further events are delivered then. */
 typedef int (*RtnlMonitorHandler)(RtnlMonitor *m, const RtnlEvent *event, void *userdata);
 
 /* Subscribe to the given groups and attach to the event loop (priority SD_EVENT_PRIORITY_NORMAL

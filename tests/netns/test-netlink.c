@@ -865,6 +865,47 @@ START_TEST(test_monitor_resync) {
 }
 END_TEST
 
+/* A consumer may free the monitor from its handler (a daemon stopping on an event): the rest of the
+ * batch must not touch it any more. */
+typedef struct FreeInHandler {
+        RtnlMonitor *m;
+        unsigned calls;
+} FreeInHandler;
+
+static int free_in_handler_cb(RtnlMonitor *m, const RtnlEvent *ev, void *userdata) {
+        FreeInHandler *f = userdata;
+
+        ck_assert_ptr_eq(m, f->m);
+        f->calls++;
+        f->m = rtnl_monitor_free(m);
+        return 0;
+}
+
+START_TEST(test_monitor_free_in_handler) {
+        _cleanup_(rtnl_freep) Rtnl *rtnl = NULL;
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        FreeInHandler f = {};
+        VethPair p;
+
+        enter_netns();
+        ck_assert_int_eq(rtnl_open(&rtnl), 0);
+        ck_assert_int_eq(sd_event_new(&e), 0);
+        ck_assert_int_eq(rtnl_monitor_new(e, RTNL_MONITOR_LINK | RTNL_MONITOR_ADDRESS, free_in_handler_cb, &f, &f.m),
+                         0);
+        /* Many events queued at once, so that one read returns several. */
+        p = setup_veths(rtnl);
+        for (unsigned i = 0; i < 50; i++) {
+                union in_addr_union a = { .in.s_addr = htonl(0x0a000000 | i) };
+
+                ck_assert_int_eq(rtnl_address_add(rtnl, p.a, AF_INET, &a, 32, 0), 0);
+        }
+        for (unsigned i = 0; i < 50; i++)
+                ck_assert_int_ge(sd_event_run(e, 0), 0);
+        ck_assert_uint_eq(f.calls, 1);
+        ck_assert_ptr_null(f.m);
+}
+END_TEST
+
 /* ---- nftables ---- */
 
 static NftServerConfig server_config(void) {
@@ -1174,6 +1215,7 @@ static Suite *netlink_suite(void) {
         tcase_add_test(tc, test_links_and_errors);
         tcase_add_test(tc, test_monitor);
         tcase_add_test(tc, test_monitor_resync);
+        tcase_add_test(tc, test_monitor_free_in_handler);
         tcase_add_test(tc, test_nft_server);
         tcase_add_test(tc, test_nft_server_traffic);
         tcase_add_test(tc, test_nft_client);
