@@ -202,7 +202,8 @@ int client_server_split(const char *s, char **ret_host, uint16_t *ret_port) {
                         port = colon ? colon + 1 : NULL;
                 }
         }
-        if (hl == 0)
+        /* A DNS name is at most 253 characters (RFC 1035 §2.3.4); addresses are shorter. */
+        if (hl == 0 || hl > 253)
                 return -EINVAL;
 
         uint64_t p = CLIENT_CONTROL_PORT_DEFAULT;

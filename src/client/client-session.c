@@ -3,6 +3,7 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,12 +33,16 @@
  * session on the server, the later ones replacing the earlier. */
 #define SESSION_RACE_STAGGER_USEC (300 * USEC_PER_MSEC)
 
+typedef struct ServerLookup ServerLookup;
+
 struct Session {
         Manager *manager;
         PkiBundle *bundle;
         char *server_host;              /* for the certificate name check */
+        uint16_t control_port;
         union sockaddr_union control_addr;
-        int family;                     /* of the server address */
+        int family;                     /* of the server address; AF_UNSPEC until resolved */
+        ServerLookup *lookup;           /* name lookup in flight */
 
         unsigned protocol;              /* requested (config) */
         bool has_resume;
@@ -52,6 +57,9 @@ struct Session {
         bool racing;
         usec_t retry_delay;
         sd_event_source *all_down;      /* grace timer when every path is down */
+        sd_event_source *fail_defer;    /* session_fail() outside a control callback */
+        int fail_error;
+        char *fail_message;
 
         /* Established session. */
         bool established;
@@ -77,6 +85,7 @@ struct Session {
 };
 
 static void session_schedule_retry(Session *s, const char *why);
+static int session_start_lookup(Session *s);
 static int session_start_attempts(Session *s);
 static void uplink_data_stop(Session *s, Uplink *u);
 static int uplink_data_start(Session *s, Uplink *u);
@@ -314,6 +323,13 @@ static int on_stagger(sd_event_source *es, uint64_t usec, void *userdata) {
 static int session_start_attempts(Session *s) {
         Manager *m = s->manager;
 
+        if (s->family == AF_UNSPEC) {
+                /* No address yet (a name): look it up first, the lookup starts the race. */
+                if (!s->lookup && session_start_lookup(s) < 0)
+                        session_schedule_retry(s, "server name lookup failed to start");
+                return 0;
+        }
+
         for (size_t i = 0; i < m->n_uplinks; i++)
                 m->uplinks[i]->raced = false;
         s->racing = true;
@@ -331,8 +347,13 @@ static int on_retry(sd_event_source *es, uint64_t usec, void *userdata) {
         Session *s = userdata;
 
         s->retry = sd_event_source_disable_unref(s->retry);
-        if (s->control || s->n_attempts > 0)
+        if (s->control || s->n_attempts > 0 || s->lookup)
                 return 0;
+        if (s->family == AF_UNSPEC) {
+                if (session_start_lookup(s) < 0)
+                        session_schedule_retry(s, "server name lookup failed to start");
+                return 0;
+        }
         (void) session_start_attempts(s);
         return 0;
 }
@@ -850,6 +871,26 @@ static void session_fail(Session *s, int error, const char *message) {
         manager_set_state(m, CLIENT_STATE_FAILED);
 }
 
+static int on_fail_defer(sd_event_source *es, void *userdata) {
+        Session *s = userdata;
+        _cleanup_(freep) char *msg = TAKE_PTR(s->fail_message);
+
+        s->fail_defer = sd_event_source_disable_unref(s->fail_defer);
+        session_fail(s, s->fail_error, msg ?: "Session set-up failed.");
+        return 0;
+}
+
+/* From inside a ControlClient callback the client must not be freed under its feet: fail on the
+ * next loop iteration instead. */
+static void session_fail_later(Session *s, int error, const char *message) {
+        if (s->fail_defer)
+                return;
+        s->fail_error = error;
+        s->fail_message = strdup(message);
+        if (sd_event_add_defer(s->manager->event, &s->fail_defer, on_fail_defer, s) < 0)
+                log_error("Failed to schedule the session's teardown.");
+}
+
 static void control_established(ControlClient *c, const ControlSession *cs, void *userdata) {
         Uplink *u = userdata;
         Manager *m = u->manager;
@@ -886,7 +927,7 @@ static void control_established(ControlClient *c, const ControlSession *cs, void
         if (!same) {
                 r = session_data_up(s, cs);
                 if (r < 0) {
-                        session_fail(s, r, "Failed to set up the tunnel; see the journal.");
+                        session_fail_later(s, r, "Failed to set up the tunnel; see the journal.");
                         return;
                 }
         }
@@ -979,28 +1020,128 @@ static int on_all_down(sd_event_source *es, uint64_t usec, void *userdata) {
 
 /* ------------------------------------------------------------------ lifecycle */
 
-static int resolve_server(Session *s, const char *server) {
-        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG }, *res = NULL;
-        uint16_t port;
-        int r;
+/* Server names are resolved with getaddrinfo_a(): a lookup may take seconds (DNS timeouts while
+ * the uplinks come up) and must not stall the bus. The helper thread of glibc signals completion
+ * through an eventfd watched by the event loop. */
+struct ServerLookup {
+        struct gaicb req;
+        struct gaicb *list[1];
+        struct addrinfo hints;
+        char *host;
+        int efd;
+        sd_event_source *io;
+        Session *session;       /* NULL once abandoned */
+};
 
-        r = client_server_split(server, &s->server_host, &port);
-        if (r < 0)
-                return r;
-        /* Numeric addresses need no lookup; names are resolved once per Connect(). */
-        r = getaddrinfo(s->server_host, NULL, &hints, &res);
-        if (r != 0 || !res)
-                return -EHOSTUNREACH;
-        memcpy(&s->control_addr, res->ai_addr, MIN((size_t) res->ai_addrlen, sizeof s->control_addr));
-        freeaddrinfo(res);
+static void lookup_notify(union sigval v) {
+        uint64_t one = 1;
+
+        (void) !write(v.sival_int, &one, sizeof one);
+}
+
+static void lookup_abandon(ServerLookup *l) {
+        if (!l)
+                return;
+        l->io = sd_event_source_disable_unref(l->io);
+        l->session = NULL;
+        if (gai_cancel(&l->req) == EAI_NOTCANCELED)
+                /* glibc's thread still runs and will write to efd and read req: leave both alive
+                 * (a few hundred bytes, only when a Disconnect hits a lookup in flight). */
+                return;
+        if (l->req.ar_result)
+                freeaddrinfo(l->req.ar_result);
+        safe_close(l->efd);
+        free(l->host);
+        free(l);
+}
+
+static int session_set_server_address(Session *s, const struct addrinfo *ai) {
+        memcpy(&s->control_addr, ai->ai_addr, MIN((size_t) ai->ai_addrlen, sizeof s->control_addr));
         s->family = s->control_addr.sa.sa_family;
         if (s->family == AF_INET)
-                s->control_addr.in.sin_port = htons(port);
+                s->control_addr.in.sin_port = htons(s->control_port);
         else if (s->family == AF_INET6)
-                s->control_addr.in6.sin6_port = htons(port);
-        else
+                s->control_addr.in6.sin6_port = htons(s->control_port);
+        else {
+                s->family = AF_UNSPEC;
                 return -EAFNOSUPPORT;
+        }
         return 0;
+}
+
+static int on_lookup_done(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        ServerLookup *l = userdata;
+        Session *s = l->session;
+        int r = gai_error(&l->req);
+
+        if (r == EAI_INPROGRESS)
+                return 0;
+        l->io = sd_event_source_disable_unref(l->io);
+        s->lookup = NULL;
+        if (r == 0 && l->req.ar_result && session_set_server_address(s, l->req.ar_result) >= 0) {
+                log_info("Resolved server %s.", l->host);
+                lookup_abandon(l);
+                (void) session_start_attempts(s);
+                return 0;
+        }
+        manager_set_error(s->manager, "Cannot resolve the server '%s': %s", l->host,
+                          r == 0 ? "no usable address" : gai_strerror(r));
+        log_warning("Cannot resolve the server '%s': %s", l->host, r == 0 ? "no usable address" : gai_strerror(r));
+        lookup_abandon(l);
+        session_schedule_retry(s, "server name not resolved");
+        return 0;
+}
+
+static int session_start_lookup(Session *s) {
+        _cleanup_(freep) ServerLookup *l = NULL;
+        struct sigevent sev = { .sigev_notify = SIGEV_THREAD, .sigev_notify_function = lookup_notify };
+        int r;
+
+        l = new0(ServerLookup, 1);
+        if (!l)
+                return -ENOMEM;
+        l->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (l->efd < 0)
+                return -errno;
+        l->host = strdup(s->server_host);
+        if (!l->host) {
+                safe_close(l->efd);
+                return -ENOMEM;
+        }
+        l->hints = (struct addrinfo) { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+        l->req = (struct gaicb) { .ar_name = l->host, .ar_request = &l->hints };
+        l->list[0] = &l->req;
+        l->session = s;
+        r = sd_event_add_io(s->manager->event, &l->io, l->efd, EPOLLIN, on_lookup_done, l);
+        if (r >= 0) {
+                sev.sigev_value.sival_int = l->efd;
+                r = getaddrinfo_a(GAI_NOWAIT, l->list, 1, &sev);
+                r = r == 0 ? 0 : r == EAI_AGAIN ? -EAGAIN : r == EAI_MEMORY ? -ENOMEM : -EIO;
+        }
+        if (r < 0) {
+                l->io = sd_event_source_disable_unref(l->io);
+                safe_close(l->efd);
+                free(l->host);
+                return r;
+        }
+        s->lookup = TAKE_PTR(l);
+        return 0;
+}
+
+/* Splits Server=, takes a numeric address at once, else starts a lookup. */
+static int resolve_server(Session *s, const char *server) {
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST }, *res = NULL;
+        int r;
+
+        r = client_server_split(server, &s->server_host, &s->control_port);
+        if (r < 0)
+                return r;
+        if (getaddrinfo(s->server_host, NULL, &hints, &res) == 0 && res) {
+                r = session_set_server_address(s, res);
+                freeaddrinfo(res);
+                return r;
+        }
+        return 0; /* a name: session_start() looks it up */
 }
 
 int session_start(Manager *m) {
@@ -1020,12 +1161,20 @@ int session_start(Manager *m) {
         }
         r = resolve_server(s, m->server);
         if (r < 0) {
-                manager_set_error(m, "Cannot resolve the server '%s'.", m->server);
-                return log_error_errno(r, "Failed to resolve the server '%s': %m", m->server);
+                manager_set_error(m, "Invalid server '%s'.", m->server);
+                return log_error_errno(r, "Invalid server '%s': %m", m->server);
         }
 
         s->manager = m;
         m->session = TAKE_PTR(s);
+        if (m->session->family == AF_UNSPEC) {
+                r = session_start_lookup(m->session);
+                if (r < 0) {
+                        manager_set_error(m, "Cannot look up the server '%s': %s", m->server, strerror(-r));
+                        return log_error_errno(r, "Failed to start looking up '%s': %m", m->server);
+                }
+                return 0;
+        }
         (void) session_start_attempts(m->session);
         return 0;
 }
@@ -1052,6 +1201,9 @@ Session *session_free(Session *s) {
         s->retry = sd_event_source_disable_unref(s->retry);
         s->stagger = sd_event_source_disable_unref(s->stagger);
         s->all_down = sd_event_source_disable_unref(s->all_down);
+        s->fail_defer = sd_event_source_disable_unref(s->fail_defer);
+        free(s->fail_message);
+        lookup_abandon(s->lookup);
         s->bundle = pki_bundle_free(s->bundle);
         strv_free(s->info.addresses);
         free(s->server_host);

@@ -130,6 +130,18 @@ expect 0 "disconnect" -- "$CTL" disconnect
 expect 0 "status after disconnect" -- "$CTL" status
 contains "$OUT" "State: idle" "status: idle again"
 
+# A server name is looked up without blocking the daemon; a name that does not resolve is
+# reported in LastError and retried.
+expect 0 "connect to a name" -- "$CTL" connect --no-block --server no-such-host.invalid
+for _ in $(seq 50); do
+        OUT=$("$CTL" status 2>&1)
+        grep -q "Cannot resolve the server 'no-such-host.invalid'" <<<"$OUT" && break
+        sleep 0.1
+done
+contains "$OUT" "Cannot resolve the server 'no-such-host.invalid'" "unresolvable name: in LastError"
+contains "$OUT" "Server: no-such-host.invalid" "status: the server from connect"
+expect 0 "disconnect while looking up" -- "$CTL" disconnect
+
 # Two instances: without --profile the CLI must not guess.
 TEST_PROFILE2=second
 cp "$TEST_TMP/etc/client/$TEST_PROFILE.conf" "$TEST_TMP/etc/client/$TEST_PROFILE2.conf"
