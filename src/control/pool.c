@@ -125,7 +125,8 @@ static void lease_remove(AddressPool *p, Lease *l) {
 
 /* ------------------------------------------------------------------ file */
 
-static int pool_save(AddressPool *p) {
+/* Writes every lease but `skip` (NULL: all). */
+static int pool_save_without(AddressPool *p, const Lease *skip) {
         _cleanup_(freep) char *buf = NULL;
         size_t size = 0;
         FILE *f;
@@ -142,6 +143,8 @@ static int pool_save(AddressPool *p) {
                 char a4[INET_ADDRSTRLEN] = "-", a6[INET6_ADDRSTRLEN] = "-";
                 AddressLease l;
 
+                if (&p->leases[i] == skip)
+                        continue;
                 lease_fill(p, p->leases[i].index, &l);
                 if (l.has4)
                         inet_ntop(AF_INET, &l.address4, a4, sizeof(a4));
@@ -151,10 +154,14 @@ static int pool_save(AddressPool *p) {
                         (unsigned long long) p->leases[i].last_used);
         }
         /* The count makes a truncated file detectable even without the atomic rename. */
-        fprintf(f, "end %zu\n", p->n_leases);
+        fprintf(f, "end %zu\n", p->n_leases - !!skip);
         if (fclose(f) != 0)
                 return -ENOMEM;
         return write_file_atomic(p->lease_file, buf, size, 0644);
+}
+
+static int pool_save(AddressPool *p) {
+        return pool_save_without(p, NULL);
 }
 
 static int parse_line(AddressPool *p, char *line, bool *seen_magic, bool *seen_end, size_t *n_parsed) {
@@ -365,13 +372,18 @@ int address_pool_release(AddressPool *p, const char *name, usec_t now_usec) {
 
 int address_pool_forget(AddressPool *p, const char *name) {
         Lease *l;
+        int r;
 
         assert_return(p, -EINVAL);
         l = name ? lease_find(p, name) : NULL;
         if (!l)
                 return -ENOENT;
+        /* Write the file without it first, so that a failure leaves memory and file alike. */
+        r = pool_save_without(p, l);
+        if (r < 0)
+                return r;
         lease_remove(p, l);
-        return pool_save(p);
+        return 0;
 }
 
 int address_pool_lookup(AddressPool *p, const char *name, AddressLease *ret) {

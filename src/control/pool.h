@@ -69,7 +69,8 @@ int address_pool_server_address(AddressPool *p, int family, union in_addr_union 
 int address_pool_acquire(AddressPool *p, const char *name, usec_t now, AddressLease *ret);
 /* The session ended: the lease stays, no longer live. -ENOENT if name has no live lease. */
 int address_pool_release(AddressPool *p, const char *name, usec_t now);
-/* Forget a lease entirely (e.g. certificate revoked). -ENOENT unknown. */
+/* Forget a lease entirely (e.g. certificate revoked). -ENOENT unknown, or an error writing the
+ * lease file (the lease is then kept, in memory as on disk). */
 int address_pool_forget(AddressPool *p, const char *name);
 
 /* Lookup without changing anything: 0 and the lease, -ENOENT. */

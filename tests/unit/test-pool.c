@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "alloc-util.h"
@@ -245,6 +246,25 @@ START_TEST(test_write_failure_keeps_state) {
 }
 END_TEST
 
+START_TEST(test_forget_failure_keeps_lease) {
+        _cleanup_(address_pool_freep) AddressPool *p = pool_open(ADDRESS_POOL_DEFAULT4, NULL, 0);
+        AddressLease l;
+
+        ck_assert_int_eq(address_pool_acquire(p, "laptop", 1, &l), 0);
+        ck_assert_int_eq(address_pool_release(p, "laptop", 2), 0);
+        /* The lease file can no longer be written: forgetting fails and the lease stays, as it
+         * does in the file. */
+        ck_assert_int_eq(unlink(lease_path), 0);
+        ck_assert_int_eq(rmdir(dir), 0);
+        ck_assert_int_eq(address_pool_forget(p, "laptop"), -ENOENT);
+        ck_assert_uint_eq(address_pool_n_leases(p), 1);
+        ck_assert_int_eq(address_pool_lookup(p, "laptop", &l), 0);
+        ck_assert_int_eq(mkdir(dir, 0700), 0);
+        ck_assert_int_eq(address_pool_forget(p, "laptop"), 0);
+        ck_assert_uint_eq(address_pool_n_leases(p), 0);
+}
+END_TEST
+
 START_TEST(test_shrunk_pool_drops_leases) {
         AddressLease l;
         char buf[INET6_ADDRSTRLEN];
@@ -271,6 +291,7 @@ static Suite *pool_suite(void) {
         tcase_add_test(tc, test_corrupt_file);
         tcase_add_test(tc, test_crash_mid_write);
         tcase_add_test(tc, test_write_failure_keeps_state);
+        tcase_add_test(tc, test_forget_failure_keeps_lease);
         tcase_add_test(tc, test_shrunk_pool_drops_leases);
         suite_add_tcase(s, tc);
         return s;
