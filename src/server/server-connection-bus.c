@@ -129,7 +129,9 @@ static const sd_bus_vtable connection_vtable[] = {
         /* The server does not know the client's interface names. */
         SD_BUS_PROPERTY("Interface", "s", property_get_interface, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("LocalAddress", "s", property_get_address, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("RemoteAddress", "s", property_get_address, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        /* The engine moves a path to the new source of a fresh registration (NAT rebinding) without
+         * telling: read it, do not wait for a signal. */
+        SD_BUS_PROPERTY("RemoteAddress", "s", property_get_address, 0, 0),
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("RTTUSec", "t", property_get_counter, 0, 0),
         SD_BUS_PROPERTY("JitterUSec", "t", property_get_counter, 0, 0),

@@ -213,6 +213,39 @@ def session_checks(d, client, update):
     return spath
 
 
+def signal_checks(text, sid):
+    """Signals seen by "busctl monitor" during the first session."""
+    sigs = []
+    for line in text.splitlines():
+        try:
+            m = json.loads(line)
+        except ValueError:
+            continue
+        if m.get('type') == 'signal':
+            sigs.append(m)
+
+    def find(member, pred=lambda m: True):
+        return [m for m in sigs if m.get('member') == member and pred(m)]
+
+    new = find('SessionNew', lambda m: m['payload']['data'][0] == sid)
+    check(len(new) == 1 and new[0]['path'] == ROOT, 'signal SessionNew(id, path)')
+    gone = find('SessionRemoved', lambda m: m['payload']['data'][0] == sid)
+    check(len(gone) == 1 and gone[0]['payload']['data'][2] == 'test over', 'signal SessionRemoved(id, path, reason)')
+    added = find('InterfacesAdded')
+    check(any(SESSION_IF in m['payload']['data'][1] for m in added) and
+          sum(CONN_IF in m['payload']['data'][1] for m in added) == 2,
+          'ObjectManager InterfacesAdded for the session and both connections')
+    check(any(SESSION_IF in m['payload']['data'][1] for m in find('InterfacesRemoved')),
+          'ObjectManager InterfacesRemoved for the session')
+    mgr = find('PropertiesChanged', lambda m: m['path'] == ROOT)
+    counts = [m['payload']['data'][1].get('SessionCount', {}).get('data') for m in mgr]
+    check(1 in counts and 0 in counts, 'PropertiesChanged SessionCount 1 then 0')
+    check(len(mgr) <= 4, f'Manager PropertiesChanged batched ({len(mgr)} signals for one session)')
+    # A server path exists only once registered: it is announced already up.
+    check(all(m['payload']['data'][1][CONN_IF]['State']['data'] == 'up'
+              for m in added if CONN_IF in m['payload']['data'][1]), 'InterfacesAdded announces Connection.State up')
+
+
 def run(exe, client_exe, tmp, update):
     tb = Testbed()
     tb.up()
@@ -229,6 +262,10 @@ def run(exe, client_exe, tmp, update):
               'IP forwarding switched on')
         bundle = os.path.join(tmp, 'laptop.bundle')
         issue_bundle(d, 'laptop', bundle)
+        monitor_out = open(os.path.join(tmp, 'monitor.json'), 'w+')
+        monitor = subprocess.Popen(['busctl', '--address=' + d.address, '--json=short', 'monitor', BUS_NAME],
+                                   stdout=monitor_out, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
 
         # 1. A session: registration, probes, echo, attacks; then Terminate().
         c = Client(client_exe, tb.cli, bundle)
@@ -251,6 +288,11 @@ def run(exe, client_exe, tmp, update):
         check(rc == 0 and c.events.get('closed', {}).get('error') == 0, 'client heard bye and exited cleanly')
         time.sleep(0.2)
         check(d.get(ROOT, MGR_IF, 'SessionCount') == 0, 'SessionCount 0 after Terminate')
+
+        monitor.terminate()
+        monitor.wait()
+        monitor_out.seek(0)
+        signal_checks(monitor_out.read(), c.events.get('ready', {}).get('session_id'))
 
         # 1a. Beyond the server: forwarded and masqueraded toward EgressInterface, both families.
         c = Client(client_exe, tb.cli, bundle, paths=1, hold=1,
