@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 
@@ -379,31 +380,34 @@ int control_request_decode(const char *data, size_t size, ControlRequest *ret) {
 
 /* ------------------------------------------------------------------ v1 response */
 
+/* Built by hand rather than with jansson, which frees its copies without wiping them: the session
+ * key must exist only in wiped buffers and the result. No value needs JSON escaping (digits,
+ * base64, addresses). */
 int control_response_encode_v1(const ControlResponse *r, char **ret, size_t *ret_size) {
-        _cleanup_(json_decrefp) json_t *o = NULL;
-        char key[DIV_ROUND_UP(CONTROL_KEY_SIZE, 3) * 4 + 1] = "";
-        int k;
+        char key[DIV_ROUND_UP(CONTROL_KEY_SIZE, 3) * 4 + 1] = "", ip[INET_ADDRSTRLEN] = "",
+             ip6[INET6_ADDRSTRLEN] = "", buf[256], *s;
+        int n;
 
         assert_return(r && ret, -EINVAL);
-        o = json_object();
-        if (!o)
-                return -ENOMEM;
+        if ((r->has_address && !inet_ntop(AF_INET, &r->address, ip, sizeof(ip))) ||
+            (r->has_address6 && !inet_ntop(AF_INET6, &r->address6, ip6, sizeof(ip6))))
+                return -EINVAL;
         if (r->has_session_key)
                 base64_encode(r->session_key, CONTROL_KEY_SIZE, key);
-        if ((k = set_new(o, "session_id", json_integer(r->session_id))) < 0 ||
-            (k = set_new(o, "session_key", json_string(key))) < 0 ||
-            (k = set_new(o, "udp_port", json_integer(r->udp_port))) < 0)
-                return k;
-        if (r->has_address)
-                k = set_address(o, "client_ip", AF_INET, &r->address);
-        else
-                k = set_new(o, "client_ip", json_string(""));
-        if (k < 0)
-                return k;
-        if (r->has_address6 && (k = set_address(o, "client_ip6", AF_INET6, &r->address6)) < 0)
-                return k;
+        /* Go's field order; client_ip6 is omitempty. */
+        n = snprintf(buf, sizeof(buf),
+                     "{\"session_id\":%" PRIu32 ",\"session_key\":\"%s\",\"udp_port\":%u,\"client_ip\":\"%s\"%s%s%s}",
+                     r->session_id, key, (unsigned) r->udp_port, ip,
+                     r->has_address6 ? ",\"client_ip6\":\"" : "", ip6, r->has_address6 ? "\"" : "");
         explicit_bzero(key, sizeof(key));
-        return dump(o, ret, ret_size);
+        s = n > 0 && (size_t) n < sizeof(buf) ? strdup(buf) : NULL;
+        explicit_bzero(buf, sizeof(buf));
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        if (ret_size)
+                *ret_size = (size_t) n;
+        return 0;
 }
 
 static int v1_string(json_t *v, const char **ret) {

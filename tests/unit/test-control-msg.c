@@ -332,6 +332,52 @@ START_TEST(test_v2_messages) {
 }
 END_TEST
 
+/* jansson frees its copies without wiping them: the v1 session key must never be handed to it.
+ * Allocation hooks look for the key's base64 text in every block jansson frees. */
+static const char *secret_b64;
+static unsigned secret_leaks;
+
+static void *leak_malloc(size_t n) {
+        size_t *p = malloc(sizeof(size_t) + n);
+
+        if (!p)
+                return NULL;
+        *p = n;
+        return p + 1;
+}
+
+static void leak_free(void *q) {
+        size_t *p = q ? (size_t *) q - 1 : NULL;
+
+        if (!p)
+                return;
+        if (memmem(q, *p, secret_b64, strlen(secret_b64)))
+                secret_leaks++;
+        free(p);
+}
+
+START_TEST(test_v1_key_not_left_behind) {
+        ControlResponse resp = {
+                .protocol = CONTROL_PROTOCOL_V1,
+                .session_id = 7,
+                .udp_port = 8000,
+                .has_session_key = true,
+                .has_address = true,
+        };
+        _cleanup_(freep) char *out = NULL;
+        size_t n;
+
+        memset(resp.session_key, 0xa5, sizeof(resp.session_key));
+        secret_b64 = "paWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaU=";
+        ck_assert_int_eq(inet_pton(AF_INET, "10.8.0.2", &resp.address), 1);
+        json_set_alloc_funcs(leak_malloc, leak_free);
+        ck_assert_int_eq(control_response_encode_v1(&resp, &out, &n), 0);
+        json_set_alloc_funcs(malloc, free);
+        ck_assert_ptr_nonnull(strstr(out, secret_b64));
+        ck_assert_uint_eq(secret_leaks, 0);
+}
+END_TEST
+
 START_TEST(test_size_limit) {
         size_t n = CONTROL_MSG_MAX + 100;
         _cleanup_(freep) char *big = malloc(n + 1), *out = NULL;
@@ -376,6 +422,7 @@ static Suite *control_msg_suite(void) {
         TCase *tc = tcase_create("codec");
 
         tcase_add_test(tc, test_v1_encode_vectors);
+        tcase_add_test(tc, test_v1_key_not_left_behind);
         tcase_add_test(tc, test_v1_decode_vectors);
         tcase_add_test(tc, test_v1_lenient_extra);
         tcase_add_test(tc, test_v2_request);
