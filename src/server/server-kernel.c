@@ -1,10 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <linux/if_addr.h>
-#include <linux/ipv6.h>
-#include <net/if.h>
 #include <stdio.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "alloc-util.h"
@@ -100,46 +97,12 @@ static int enable_forwarding(int family, bool *enabled_by_us) {
                                  family == AF_INET ? "IPv4" : "IPv6");
 }
 
-/* WORKAROUND: rtnl_address_add() currently never returns: rtnl_call() omits NLM_F_ACK whenever
- * (flags & NLM_F_DUMP) is non-zero, and NLM_F_EXCL (0x200) shares its bit with NLM_F_MATCH, so
- * RTM_NEWADDR with NLM_F_CREATE|NLM_F_EXCL waits forever for an ack. Until the netlink module checks
- * (flags & NLM_F_DUMP) == NLM_F_DUMP, the TUN's addresses are set with the classic ioctls (a TUN
- * is IFF_NOARP, so IPv6 duplicate address detection is skipped anyway). */
-static int address_add_ioctl(int ifindex, const char *ifname, const ConfigAddress *a) {
-        _cleanup_(closep) int fd = -EBADF;
-
-        fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        if (a->family == AF_INET) {
-                struct ifreq ifr = {};
-                struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr = a->addr.in };
-
-                memcpy(ifr.ifr_name, ifname, strnlen(ifname, IFNAMSIZ - 1));
-                memcpy(&ifr.ifr_addr, &sin, sizeof(sin));
-                if (ioctl(fd, SIOCSIFADDR, &ifr) < 0)
-                        return -errno;
-                sin.sin_addr.s_addr = a->prefixlen == 0 ? 0 : htonl(~UINT32_C(0) << (32 - a->prefixlen));
-                memcpy(&ifr.ifr_netmask, &sin, sizeof(sin));
-                if (ioctl(fd, SIOCSIFNETMASK, &ifr) < 0)
-                        return -errno;
-        } else {
-                struct in6_ifreq ifr6 = {
-                        .ifr6_addr = a->addr.in6,
-                        .ifr6_prefixlen = a->prefixlen,
-                        .ifr6_ifindex = ifindex,
-                };
-                if (ioctl(fd, SIOCSIFADDR, &ifr6) < 0)
-                        return -errno;
-        }
-        return 0;
-}
-
 static int add_address(ServerKernel *k, const ConfigAddress *a, bool *installed) {
         char buf[IN_ADDR_PREFIX_STR_MAX];
         int r;
 
-        r = address_add_ioctl(k->tun_ifindex, k->tun_name, a);
+        r = rtnl_address_add(k->rtnl, k->tun_ifindex, a->family, &a->addr, a->prefixlen,
+                             a->family == AF_INET6 ? IFA_F_NODAD : 0);
         if (r == -EEXIST)
                 r = 0;
         if (r < 0)
