@@ -24,8 +24,8 @@ print(next((l["ifname"] for l in json.load(sys.stdin) if l.get("linkinfo", {}).g
 [ -n "$stun" ] && [ -n "$ctun" ] || tb_die "tunnel interfaces not found (server '$stun', client '$ctun')"
 
 echo "# capture real datagrams at router 1 while pinging through the tunnel"
-tb_spawn cap-c2s "$TB_P-r1" tcpdump -n -U -i rs -w "$TB_RUN/c2s.pcap" -c 150 udp and dst port 8000
-tb_spawn cap-s2c "$TB_P-r1" tcpdump -n -U -i rc -w "$TB_RUN/s2c.pcap" -c 150 udp and src port 8000
+tb_spawn cap-c2s "$TB_P-r1" tcpdump -n -U --immediate-mode -i rs -w "$TB_RUN/c2s.pcap" -c 150 udp and dst port 8000
+tb_spawn cap-s2c "$TB_P-r1" tcpdump -n -U --immediate-mode -i rc -w "$TB_RUN/s2c.pcap" -c 150 udp and src port 8000
 sleep 1
 tb_c ping -q -c 300 -i 0.005 -W 1 10.8.0.1 >/dev/null 2>&1
 sleep 0.5
@@ -42,8 +42,8 @@ echo "     session $sid, paths $remotes_before"
 echo "     counters before: $ctr_before"
 
 # Watch both TUNs for inner ICMP while nothing legitimate is sent.
-tb_spawn tun-s "$TB_P-s" tcpdump -n -U -i "$stun" -w "$TB_RUN/tun-s.pcap" icmp or icmp6
-tb_spawn tun-c "$TB_P-c" tcpdump -n -U -i "$ctun" -w "$TB_RUN/tun-c.pcap" icmp or icmp6
+tb_spawn tun-s "$TB_P-s" tcpdump -n -U --immediate-mode -i "$stun" -w "$TB_RUN/tun-s.pcap" icmp or icmp6
+tb_spawn tun-c "$TB_P-c" tcpdump -n -U --immediate-mode -i "$ctun" -w "$TB_RUN/tun-c.pcap" icmp or icmp6
 sleep 1
 
 echo "# replay and forge from router 1"
