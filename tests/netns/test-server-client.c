@@ -13,6 +13,7 @@
  *                 runt, and an echo with a spoofed inner source (none may produce a reply)
  *   detached      --resume: the control connection was dropped without a bye; echo still works
  *   resumed       --resume: a new control connection resumed the same session (token)
+ *                 (--drop-control: never resume, hold the data plane until the server gives up)
  *   ready         then hold the session until --hold seconds pass or the server ends it
  *   closed        how the control connection ended
  * Exit status 0 when every step completed; the harness checks the server's counters over D-Bus. */
@@ -77,6 +78,7 @@ typedef struct Client {
         int result;
         unsigned protocol;
         bool resume_test;
+        bool drop_only;         /* --drop-control: lose the control connection and never resume */
         usec_t resume_at;
         const PkiBundle *bundle;
         const char *server_name;
@@ -371,6 +373,13 @@ static int on_step(sd_event_source *s, uint64_t usec, void *userdata) {
                         printf("{\"event\":\"detached\",\"received4\":%u,\"received6\":%u}\n", c->echo_replies4,
                                c->echo_replies6);
                         fflush(stdout);
+                        if (c->drop_only) {
+                                printf("{\"event\":\"ready\",\"session_id\":%" PRIu32 "}\n", c->session.session_id);
+                                fflush(stdout);
+                                c->step = STEP_HOLD;
+                                c->step_deadline = n + c->hold;
+                                break;
+                        }
                         /* Stay detached a moment so the server's state can be observed. */
                         c->step = STEP_RESUMING;
                         c->resume_at = n + 1500 * USEC_PER_MSEC;
@@ -539,6 +548,7 @@ int main(int argc, char *argv[]) {
                 { "target6", required_argument, NULL, '6' },
                 { "protocol", required_argument, NULL, 'V' },
                 { "resume", no_argument, NULL, 'R' },
+                { "drop-control", no_argument, NULL, 'D' },
                 {},
         };
         _cleanup_(pki_bundle_freep) PkiBundle *bundle = NULL;
@@ -562,13 +572,14 @@ int main(int argc, char *argv[]) {
                 case '6': (void) inet_pton(AF_INET6, optarg, &c.target6.in6); break;
                 case 'V': c.protocol = (unsigned) atoi(optarg) == 1 ? 1 : 2; break;
                 case 'R': c.resume_test = true; break;
+                case 'D': c.resume_test = c.drop_only = true; break;
                 default: return 2;
                 }
         if (c.n_paths < 1 || c.n_paths > MAX_PATHS)
                 c.n_paths = 1;
         if (!bundle_path || !server) {
                 fprintf(stderr, "usage: %s --bundle FILE --server ADDRESS [--server-name NAME] [--control-port N] "
-                        "[--paths N] [--hold SEC] [--protocol 1|2] [--resume]\n", program_invocation_short_name);
+                        "[--paths N] [--hold SEC] [--protocol 1|2] [--resume|--drop-control]\n", program_invocation_short_name);
                 return 2;
         }
         r = pki_bundle_load(bundle_path, &bundle);

@@ -38,6 +38,7 @@ CONN_IF = 'org.fluxify.server1.Connection'
 SERVER_IP, CLIENT_IP = '192.168.77.1', '192.168.77.2'
 WAN_SERVER, WAN_HOST = '192.168.88.1', '192.168.88.2'
 WAN_SERVER6, WAN_HOST6 = 'fd00:88::1', 'fd00:88::2'
+RESUME_TIMEOUT = 4
 
 
 def sh(*args, check_rc=True, ns=None):
@@ -252,7 +253,8 @@ def run(exe, client_exe, tmp, update):
     d = None
     try:
         fwd4 = sh('sysctl', '-n', 'net.ipv4.ip_forward', ns=tb.srv).stdout.strip()
-        d = start_daemon(exe, tmp, tb.srv, f'ServerNames={SERVER_IP}\nEgressInterface={tb.ve}\n')
+        d = start_daemon(exe, tmp, tb.srv,
+                         f'ServerNames={SERVER_IP}\nEgressInterface={tb.ve}\nResumeTimeoutSec={RESUME_TIMEOUT}\n')
         check(d.wait_notify('READY=1'), 'READY=1')
         table = sh('nft', 'list', 'table', 'inet', 'fluxify', ns=tb.srv, check_rc=False)
         check(table.returncode == 0, 'nft table inet fluxify installed')
@@ -319,6 +321,21 @@ def run(exe, client_exe, tmp, update):
         if spath:
             d.send(spath, SESSION_IF + '.Terminate', 'string:resume test over')
         check(c.finish() == 0, 'resumed client heard bye')
+
+        # 1c. Control connection lost and never resumed: the session ends after ResumeTimeoutSec.
+        c = Client(client_exe, tb.cli, bundle, paths=1, hold=RESUME_TIMEOUT + 4, extra=['--drop-control'])
+        check(c.wait_event('ready') is not None, 'control connection dropped')
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < RESUME_TIMEOUT + 3 and d.get(ROOT, MGR_IF, 'SessionCount') != 0:
+            time.sleep(0.2)
+        waited = time.monotonic() - t0
+        check(d.get(ROOT, MGR_IF, 'SessionCount') == 0 and RESUME_TIMEOUT - 2 < waited < RESUME_TIMEOUT + 2,
+              f'session ended {waited:.1f}s after losing its control connection (ResumeTimeoutSec={RESUME_TIMEOUT})')
+        d.log.flush()
+        d.log.seek(0)
+        check('ended: control-lost' in d.log.read(), 'reason control-lost')
+        c.proc.terminate()
+        c.finish()
 
         # 2. Same client again (same addresses: lease), then revocation ends it at once.
         c = Client(client_exe, tb.cli, bundle, paths=1)
