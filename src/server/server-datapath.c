@@ -181,7 +181,9 @@ int data_socket_new(Manager *m, const union sockaddr_union *bind_addr, DataSocke
                 return -ENOMEM;
         s->manager = m;
         s->family = bind_addr->sa.sa_family;
-        s->buf_size = MAX((size_t) m->config->mtu + FLUX_TUNNEL_OVERHEAD + 64, (size_t) 2048);
+        /* Room for the largest MTU= a reload may set (9000), not just today's: slots are only
+         * touched as far as datagrams reach, so the idle footprint does not grow. */
+        s->buf_size = 9000 + FLUX_TUNNEL_OVERHEAD + 64;
 
         s->fd = socket(s->family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_UDP);
         if (s->fd < 0)

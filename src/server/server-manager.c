@@ -511,15 +511,20 @@ int manager_run(Manager *m) {
         return m->exit_error;
 }
 
+static bool config_address_equal(const ConfigAddress *a, const ConfigAddress *b) {
+        return a->family == b->family && a->prefixlen == b->prefixlen &&
+               (a->family == AF_UNSPEC || in_addr_equal(a->family, &a->addr, &b->addr));
+}
+
 /* Keys that only a restart applies. */
 static bool config_needs_restart(const ServerConfig *a, const ServerConfig *b) {
         if (a->control_port != b->control_port || a->data_port != b->data_port || a->n_listen != b->n_listen ||
-            !streq(a->tunnel, b->tunnel) || memcmp(&a->address, &b->address, sizeof(a->address)) != 0 ||
-            memcmp(&a->address6, &b->address6, sizeof(a->address6)) != 0 ||
-            memcmp(&a->pool, &b->pool, sizeof(a->pool)) != 0 || memcmp(&a->pool6, &b->pool6, sizeof(a->pool6)) != 0)
+            !streq(a->tunnel, b->tunnel) || !config_address_equal(&a->address, &b->address) ||
+            !config_address_equal(&a->address6, &b->address6) || !config_address_equal(&a->pool, &b->pool) ||
+            !config_address_equal(&a->pool6, &b->pool6))
                 return true;
         for (size_t i = 0; i < a->n_listen; i++)
-                if (memcmp(&a->listen[i], &b->listen[i], sizeof(a->listen[i])) != 0)
+                if (!config_address_equal(&a->listen[i], &b->listen[i]))
                         return true;
         return false;
 }

@@ -300,6 +300,13 @@ def strict_tests(exe, tmp, update):
             f.write('[Server]\nMTU=1280\n')
         rc, txt = d.send(ROOT, MGR_IF + '.Reload')
         check(rc == 0 and netns_mtu(d) == 1280, 'Reload() applied MTU=1280')
+        with open(conf, 'w') as f:
+            f.write('[Server]\nMTU=1280\nControlPort=9443\n')
+        rc, txt = d.send(ROOT, MGR_IF + '.Reload')
+        check(rc == 0 and d.get(ROOT, MGR_IF, 'ControlPort') == 8443,
+              'Reload() keeps the running ControlPort (restart needed)')
+        check('restart fluxify-server to apply' in open(os.path.join(d.tmp, 'daemon.log')).read(),
+              'Reload() says which keys need a restart')
 
         # RegenerateCA: new fingerprint, issued certificates gone.
         rc, txt = d.send(PKI, PKI_IF + '.RegenerateCA', 'boolean:true')
