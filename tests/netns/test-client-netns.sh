@@ -47,6 +47,26 @@ echo "-----"
 tb_expect "path up1" "$(tb_path_state up1)" up
 tb_expect "path up2" "$(tb_path_state up2)" up
 
+# The Session object (present only now) matches its checked-in interface description, like the
+# Manager and Connection ones checked by test-client-bus.
+xml_section() { # FILE-OR-DASH INTERFACE: the <interface> element with the indentation dropped
+        "$TB_PY" -c '
+import re, sys
+text = sys.stdin.read() if sys.argv[1] == "-" else open(sys.argv[1]).read()
+m = re.search(r"<interface name=\"%s\">.*?</interface>" % re.escape(sys.argv[2]), text, re.S)
+print(re.sub(r">\s+", ">", m.group(0)) if m else "missing")' "$1" "$2"
+}
+got=$(busctl --address="$TB_BUS_C" --json=short call org.fluxify.client1.laptop /org/fluxify/client1/session \
+        org.freedesktop.DBus.Introspectable Introspect | "$TB_PY" -c 'import json,sys; print(json.load(sys.stdin)["data"][0])' |
+        xml_section - org.fluxify.client1.Session)
+want=$(xml_section "$TB_ROOT/dbus/interfaces/org.fluxify.client1.Session.xml" org.fluxify.client1.Session)
+tb_expect "Session introspection equals dbus/interfaces/org.fluxify.client1.Session.xml" "$got" "$want"
+sess=$(busctl --address="$TB_BUS_C" get-property org.fluxify.client1.laptop /org/fluxify/client1 \
+        org.fluxify.client1.Manager Session)
+tb_expect "Manager.Session points at the session" "$sess" 'o "/org/fluxify/client1/session"'
+tb_expect "Session.Protocol" "$(busctl --address="$TB_BUS_C" get-property org.fluxify.client1.laptop \
+        /org/fluxify/client1/session org.fluxify.client1.Session Protocol)" "u 2"
+
 rules=$(ip -n "$C" -4 rule show)
 tb_check "two fwmark rules at priority 25100" "$(count "$rules" '^25100:.*fwmark 0x46[0-9a-f]{6} lookup [0-9]+ proto 70')" == 2
 for i in 1 2; do
