@@ -289,6 +289,54 @@ START_TEST(test_add_remove_idle) {
 }
 END_TEST
 
+static int on_props_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        char **seen = userdata;
+        const char *iface, *name;
+
+        if (sd_bus_message_read(m, "s", &iface) < 0 || !streq(iface, FLUX_CLIENT_MANAGER_IFACE))
+                return 0;
+        if (sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
+                return 0;
+        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+                if (sd_bus_message_read(m, "s", &name) >= 0 && streq(name, "State")) {
+                        const char *v;
+                        if (sd_bus_message_read(m, "v", "s", &v) >= 0) {
+                                free(*seen);
+                                *seen = strdup(v);
+                        }
+                } else
+                        (void) sd_bus_message_skip(m, "v");
+                (void) sd_bus_message_exit_container(m);
+        }
+        return 0;
+}
+
+/* Manager.State changes are signalled (PropertiesChanged), not only pollable. */
+START_TEST(test_state_signalled) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = open_bus();
+        _cleanup_(freep) char *seen = NULL, *e1 = NULL, *e2 = NULL;
+
+        ck_assert_int_ge(sd_bus_match_signal(bus, NULL, dest(), FLUX_CLIENT_PATH, "org.freedesktop.DBus.Properties",
+                                             "PropertiesChanged", on_props_changed, &seen), 0);
+        e1 = connect_one(bus, NULL, NULL);
+        ck_assert_str_eq(e1, "");
+        for (int i = 0; i < 200 && !(seen && streq(seen, "connecting")); i++) {
+                if (sd_bus_process(bus, NULL) > 0)
+                        continue;
+                (void) sd_bus_wait(bus, 25 * 1000);
+        }
+        ck_assert_msg(seen && streq(seen, "connecting"), "no PropertiesChanged(State=connecting), got %s", strna(seen));
+        e2 = call_simple(bus, "Disconnect", NULL, NULL);
+        ck_assert_str_eq(e2, "");
+        for (int i = 0; i < 200 && !streq(seen, "idle"); i++) {
+                if (sd_bus_process(bus, NULL) > 0)
+                        continue;
+                (void) sd_bus_wait(bus, 25 * 1000);
+        }
+        ck_assert_str_eq(seen, "idle");
+}
+END_TEST
+
 /* The server address refuses connections: the daemon keeps trying (state connecting), with a
  * Connection object per uplink. */
 START_TEST(test_connect_already_disconnect) {
@@ -358,6 +406,7 @@ static Suite *client_api_suite(void) {
         tcase_add_test(tc, test_add_remove_idle);
         tcase_add_test(tc, test_unprivileged);
         tcase_add_test(tc, test_connect_already_disconnect);
+        tcase_add_test(tc, test_state_signalled);
         suite_add_tcase(s, tc);
         return s;
 }
