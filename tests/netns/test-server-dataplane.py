@@ -379,6 +379,28 @@ def run(exe, client_exe, tmp, update):
         n = d.get(ROOT, MGR_IF, 'SessionCount')
         check(n == 0, f'version 1 session terminated ({n} left)')
 
+        # 2c. Many clients at once: every one gets its own addresses, paths and echo replies.
+        n = 16
+        clients = []
+        for i in range(n):
+            b = os.path.join(tmp, f'many{i}.bundle')
+            issue_bundle(d, f'many{i}', b)
+            clients.append(Client(client_exe, tb.cli, b, paths=2, hold=20))
+        ready = [c.wait_event('ready', 60) for c in clients]
+        check(all(r is not None for r in ready), f'{n} concurrent sessions set up')
+        check(all(c.events.get('echo', {}).get('received4') == 3 and c.events.get('echo', {}).get('received6') == 3
+                  for c in clients), f'{n} concurrent sessions: every echo answered')
+        addrs = {c.events['established']['address4'] for c in clients if 'established' in c.events}
+        check(len(addrs) == n, f'{n} distinct client addresses')
+        check(d.get(ROOT, MGR_IF, 'SessionCount') == n, f'SessionCount {n}')
+        time.sleep(0.3)
+        check(f'STATUS={n} sessions, {2 * n} paths up' in d.messages, f'STATUS={n} sessions, {2 * n} paths up')
+        rc, out, _ = d.call(ROOT, MGR_IF, 'ListSessions')
+        for x in (out['data'][0] if rc == 0 else []):
+            d.send(x[2], SESSION_IF + '.Terminate', 'string:done')
+        check(all(c.finish() == 0 for c in clients), f'{n} clients told bye')
+        check(d.get(ROOT, MGR_IF, 'SessionCount') == 0, 'all sessions ended')
+
         # 3. kill -9, restart, clean stop.
         os.kill(d.proc.pid, signal.SIGKILL)
         d.proc.wait()
