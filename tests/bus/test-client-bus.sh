@@ -52,25 +52,10 @@ cp "$TEST_TMP/conf.orig" "$conf"
 
 # Defence in depth: on a bus whose policy lets everyone call everything, the daemon itself still
 # refuses unprivileged callers (sd-bus privilege check), while reading stays open.
-cat >"$TEST_TMP/open-bus.conf" <<EOC
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <auth>EXTERNAL</auth>
-  <listen>unix:path=$TEST_TMP/open-bus.sock</listen>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-EOC
-dbus-daemon --config-file="$TEST_TMP/open-bus.conf" --nofork --nosyslog 2>/dev/null &
-OPEN_BUS_PID=$!
-for _ in $(seq 50); do [ -S "$TEST_TMP/open-bus.sock" ] && break; sleep 0.1; done
-OPEN_BUS=unix:path=$TEST_TMP/open-bus.sock
+launch=$("$FLUXIFY_SOURCE_DIR/tests/lib/dbus-launch.sh" --permissive "$TEST_TMP/open-bus") ||
+        fail "dbus-launch.sh --permissive"
+OPEN_BUS=$(sed -nE 's/^export DBUS_SYSTEM_BUS_ADDRESS=(.*)$/\1/p' <<<"$launch")
+OPEN_BUS_PID=$(sed -nE 's/^export DBUS_TEST_DAEMON_PID=(.*)$/\1/p' <<<"$launch")
 DBUS_SYSTEM_BUS_ADDRESS=$OPEN_BUS ip netns exec "$TEST_NS" "$FLUXIFYD_CLIENT" --profile "$TEST_PROFILE" \
         --config-dir "$TEST_TMP/etc" --runtime-dir "$TEST_TMP/run2" >"$TEST_TMP/daemon-open.log" 2>&1 &
 OPEN_DAEMON_PID=$!
@@ -89,7 +74,7 @@ out=$(busctl --address="$OPEN_BUS" call "org.fluxify.client1.$TEST_PROFILE" /org
         org.fluxify.client1.Manager Disconnect 2>&1)
 grep -q "is not connected" <<<"$out" && pass "root passes the daemon's check" || fail "open bus, root: $out"
 kill "$OPEN_DAEMON_PID"; wait "$OPEN_DAEMON_PID"
-kill "$OPEN_BUS_PID"; wait "$OPEN_BUS_PID" 2>/dev/null
+kill "$OPEN_BUS_PID"
 
 # The daemon survived all of that, and stops cleanly, leaving no routing journal behind.
 kill -0 "$DAEMON_PID" 2>/dev/null && pass "daemon still running" || fail "daemon died: $(cat "$TEST_TMP/daemon.log")"

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Shared set-up for the client's bus and CLI tests (sourced): a private dbus-daemon with the
-# project's policy, a network namespace of our own with one veth uplink, and fluxifyd-client for
+# project's policy (tests/lib/dbus-launch.sh), a network namespace of our own with one veth uplink, and fluxifyd-client for
 # one profile inside it. Everything is removed on exit. Needs: FLUXIFY_SOURCE_DIR, FLUXIFYD_CLIENT.
 
 set -u
@@ -40,35 +40,14 @@ ip -n "$TEST_NS" addr add 10.213.0.1/24 dev fxpeer0
 ip -n "$TEST_NS" link set "$TEST_IFACE" up
 ip -n "$TEST_NS" link set fxpeer0 up
 
-cat >"$TEST_TMP/bus.conf" <<EOC
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <auth>EXTERNAL</auth>
-  <listen>unix:path=$TEST_TMP/bus.sock</listen>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <include>$FLUXIFY_SOURCE_DIR/dbus/org.fluxify.client1.conf</include>
-</busconfig>
-EOC
-dbus-daemon --config-file="$TEST_TMP/bus.conf" --nofork --nosyslog 2>"$TEST_TMP/bus.log" &
-BUS_PID=$!
-export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$TEST_TMP/bus.sock"
-for _ in $(seq 50); do [ -S "$TEST_TMP/bus.sock" ] && break; sleep 0.1; done
+# The project's test bus (tests/lib/dbus-launch.sh): stock system-bus defaults plus dbus/*.conf.
+launch=$("$FLUXIFY_SOURCE_DIR/tests/lib/dbus-launch.sh" "$TEST_TMP/bus") || {
+        echo "FAIL: tests/lib/dbus-launch.sh failed" >&2
+        exit 1
+}
+eval "$launch"
+BUS_PID=$DBUS_TEST_DAEMON_PID
+export DBUS_SYSTEM_BUS_ADDRESS
 
 mkdir -p "$TEST_TMP/etc/client" "$TEST_TMP/lib" "$TEST_TMP/run"
 cat >"$TEST_TMP/etc/client/$TEST_PROFILE.conf" <<EOC
