@@ -147,12 +147,12 @@ tb_client_start laptop
 tb_check "journal replayed at start: no rules" "$(ip -n "$C" -4 rule show | grep -c '^25100:')" == 0
 same_as_before "after a crash and a restart"
 
-echo "# DefaultRoute=no"
-TB_CLIENT_CONF_EXTRA="DefaultRoute=no" tb_client_config laptop up1,up2
+echo "# AutoConnect=yes and DefaultRoute=no"
+TB_CLIENT_CONF_EXTRA=$'DefaultRoute=no\nAutoConnect=yes' tb_client_config laptop up1,up2
 tb_client_stop laptop
 tb_client_start laptop
-tb_cctl connect --ifaces up1,up2 || tb_die "connect with DefaultRoute=no failed"
-tb_wait_client_state laptop connected 15 || tb_die "not connected (DefaultRoute=no)"
+tb_wait_client_state laptop connected 15 || tb_die "AutoConnect=yes did not connect"
+tb_expect "connected by itself (AutoConnect=yes)" "$(tb_client_prop laptop State)" connected
 tb_check "no /1 routes with DefaultRoute=no" "$(ip -n "$C" -4 route show proto 70 | grep -c '/1 dev')" == 0
 tb_check "tunnel still usable with DefaultRoute=no" "$(tb_c ping -q -c 2 -i 0.1 -W 2 10.8.0.1 | sed -nE 's/.* ([0-9]+) received.*/\1/p')" == 2
 
