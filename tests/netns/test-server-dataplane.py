@@ -36,6 +36,7 @@ BUS_NAME, ROOT, PKI, MGR_IF, PKI_IF = bt.BUS_NAME, bt.ROOT, bt.PKI, bt.MGR_IF, b
 SESSION_IF = 'org.fluxify.server1.Session'
 CONN_IF = 'org.fluxify.server1.Connection'
 SERVER_IP, CLIENT_IP = '192.168.77.1', '192.168.77.2'
+SERVER_IP6, CLIENT_IP6 = 'fd00:77::1', 'fd00:77::2'
 WAN_SERVER, WAN_HOST = '192.168.88.1', '192.168.88.2'
 WAN_SERVER6, WAN_HOST6 = 'fd00:88::1', 'fd00:88::2'
 RESUME_TIMEOUT = 4
@@ -65,7 +66,8 @@ class Testbed:
             sh('ip', 'link', 'set', 'lo', 'up', ns=ns)
         sh('ip', 'link', 'add', self.vs, 'netns', self.srv, 'type', 'veth', 'peer', 'name', self.vc, 'netns', self.cli)
         sh('ip', 'link', 'add', self.ve, 'netns', self.srv, 'type', 'veth', 'peer', 'name', self.vw, 'netns', self.wan)
-        for ns, dev, addrs in ((self.srv, self.vs, [SERVER_IP + '/24']), (self.cli, self.vc, [CLIENT_IP + '/24']),
+        for ns, dev, addrs in ((self.srv, self.vs, [SERVER_IP + '/24', SERVER_IP6 + '/64']),
+                               (self.cli, self.vc, [CLIENT_IP + '/24', CLIENT_IP6 + '/64']),
                                (self.srv, self.ve, [WAN_SERVER + '/24', WAN_SERVER6 + '/64']),
                                (self.wan, self.vw, [WAN_HOST + '/24', WAN_HOST6 + '/64'])):
             for a in addrs:
@@ -110,8 +112,8 @@ def spawn(d, exe, ns):
 
 
 class Client:
-    def __init__(self, exe, ns, bundle, paths=2, hold=30, extra=()):
-        self.proc = subprocess.Popen(['ip', 'netns', 'exec', ns, exe, '--bundle', bundle, '--server', SERVER_IP,
+    def __init__(self, exe, ns, bundle, paths=2, hold=30, extra=(), server=SERVER_IP):
+        self.proc = subprocess.Popen(['ip', 'netns', 'exec', ns, exe, '--bundle', bundle, '--server', server,
                                       '--paths', str(paths), '--hold', str(hold)] + list(extra),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.events = {}
@@ -254,7 +256,7 @@ def run(exe, client_exe, tmp, update):
     try:
         fwd4 = sh('sysctl', '-n', 'net.ipv4.ip_forward', ns=tb.srv).stdout.strip()
         d = start_daemon(exe, tmp, tb.srv,
-                         f'ServerNames={SERVER_IP}\nEgressInterface={tb.ve}\nResumeTimeoutSec={RESUME_TIMEOUT}\n')
+                         f'ServerNames={SERVER_IP} {SERVER_IP6}\nEgressInterface={tb.ve}\nResumeTimeoutSec={RESUME_TIMEOUT}\n')
         check(d.wait_notify('READY=1'), 'READY=1')
         table = sh('nft', 'list', 'table', 'inet', 'fluxify', ns=tb.srv, check_rc=False)
         check(table.returncode == 0, 'nft table inet fluxify installed')
@@ -303,6 +305,21 @@ def run(exe, client_exe, tmp, update):
         check(echo is not None and echo['received4'] == 3, 'IPv4 ping beyond the server (forwarding + NAT)')
         check(echo is not None and echo['received6'] == 3, 'IPv6 ping beyond the server (forwarding + NAT66)')
         check(c.finish() == 0, 'client done')
+
+        # 1a'. Over IPv6 outside: control and both paths to the server's IPv6 address.
+        c = Client(client_exe, tb.cli, bundle, paths=2, hold=30, server=SERVER_IP6)
+        echo = c.wait_event('echo')
+        check(echo is not None and echo['received4'] == 3 and echo['received6'] == 3, 'echo with IPv6 outer transport')
+        if c.wait_event('ready'):
+            rc, out, _ = d.call(ROOT, MGR_IF, 'ListSessions')
+            spath = out['data'][0][0][2] if rc == 0 and out['data'][0] else None
+            conns = d.get(spath, SESSION_IF, 'Connections') if spath else []
+            check(len(conns) == 2 and all((d.get(x, CONN_IF, 'RemoteAddress') or '').startswith(f'[{CLIENT_IP6}]:') and
+                                          d.get(x, CONN_IF, 'LocalAddress') == f'[{SERVER_IP6}]:8000' for x in conns),
+                  'IPv6 paths: remote and local (IPV6_PKTINFO) addresses')
+            if spath:
+                d.send(spath, SESSION_IF + '.Terminate', 'string:v6 done')
+        check(c.finish() == 0, 'IPv6 client told bye')
 
         # 1b. Control connection lost without a bye: the data plane keeps working, the session
         # waits (detached), and a new connection resumes it with the token.

@@ -60,8 +60,8 @@ START_TEST(test_defaults) {
         ck_assert(!c->accept_legacy_clients);
         ck_assert_uint_eq(c->n_listen, 2);
         ck_assert(!c->listen_explicit);
-        ck_assert_int_eq(c->listen[0].family, AF_INET);
-        ck_assert_int_eq(c->listen[1].family, AF_INET6);
+        ck_assert_int_eq(c->listen[0].family, AF_INET6);
+        ck_assert_int_eq(c->listen[1].family, AF_INET);
         ck_assert_uint_eq(c->max_sessions, 1024);
         ck_assert_uint_eq(c->resume_timeout_sec, 60);
         ck_assert_uint_eq(c->legacy_idle_timeout_sec, 180);
