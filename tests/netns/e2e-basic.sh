@@ -13,6 +13,7 @@ TB_FAILURES=0
 MB=${E2E_TRANSFER_MB:-100}
 
 tb_up -n 3
+tb_server_sysctl # part of the host's configuration (sysctl.d), not of the daemon's own state
 tb_snapshot "$TB_P-c" "$TB_RUN/client-before"
 tb_snapshot "$TB_P-s" "$TB_RUN/server-before"
 

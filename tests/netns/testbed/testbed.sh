@@ -636,17 +636,25 @@ ${TB_SERVER_CONF_EXTRA:-}
 EOF
 }
 
+# What systemd-sysctl does at boot with the server's shipped sysctl.d snippet (forwarding). Done
+# once; call it before taking a "before" snapshot (IPv6 forwarding adds anycast routes).
+tb_server_sysctl() {
+        local f
+        [ -e "$TB_RUN/server-sysctl-applied" ] && return 0
+        for f in "$TB_ROOT"/data/sysctl.d/*server*.conf; do
+                [ -f "$f" ] && ip netns exec "$TB_P-s" sysctl -q -p "$f" >/dev/null
+        done
+        touch "$TB_RUN/server-sysctl-applied"
+}
+
 # Starts fluxifyd-server in the server namespace as fluxify-server.service would (Type=notify,
 # private system bus, its own config/state/runtime dirs). Waits for READY=1.
 tb_server_start() {
         tb_bins
         [ -n "${TB_BUS_S:-}" ] || tb_dbus_start s
         [ -f "$TB_RUN/server/etc/server.conf" ] || tb_server_config
-        local d=$TB_RUN/server f
-        # What systemd-sysctl does with the shipped snippet at boot.
-        for f in "$TB_ROOT"/data/sysctl.d/*server*.conf; do
-                [ -f "$f" ] && ip netns exec "$TB_P-s" sysctl -q -p "$f" >/dev/null
-        done
+        local d=$TB_RUN/server
+        tb_server_sysctl
         tb_notify_start server
         # WatchdogSec=30s in the unit: systemd passes WATCHDOG_USEC, the daemon must ping.
         tb_spawn server "$TB_P-s" env NOTIFY_SOCKET="$TB_RUN/notify-server" WATCHDOG_USEC=30000000 \
