@@ -652,12 +652,14 @@ int manager_revoke_certificate(Manager *m, const char *name) {
                 return r;
         already = r == -EALREADY;
 
-        /* Even when the certificate was revoked before, make sure nothing of that client remains. */
+        /* Even when the certificate was revoked before, make sure nothing of that client remains:
+         * sessions first (they own their control connections), then any other connection of that
+         * name (a resume in flight, a connection still being set up). */
+        (void) manager_end_sessions_of(m, name, "revoked");
         for (size_t i = 0; i < m->n_control; i++) {
                 (void) control_server_reload_crl(m->control[i]);
                 (void) control_server_close_client(m->control[i], name, "revoked");
         }
-        (void) manager_end_sessions_of(m, name, "revoked");
         if (m->pool)
                 (void) address_pool_forget(m->pool, name);
         if (!already)
