@@ -25,10 +25,20 @@ DAEMON_PID=
 BUS_PID=
 
 cleanup() {
+        local rc=$? f
         [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
         [ -n "$BUS_PID" ] && kill "$BUS_PID" 2>/dev/null
         ip netns del "$TEST_NS" 2>/dev/null
+        # Sanitizer builds: a report in a daemon's log fails the test even if every check passed.
+        for f in "$TEST_TMP"/daemon*.log; do
+                if [ -f "$f" ] && grep -q -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$f"; then
+                        echo "FAIL: sanitizer report in $(basename "$f"):" >&2
+                        cat "$f" >&2
+                        rc=1
+                fi
+        done
         rm -rf "$TEST_TMP"
+        exit $rc
 }
 trap cleanup EXIT
 

@@ -160,4 +160,9 @@ echo "# stop while connected"
 tb_client_stop laptop
 same_as_before "after stopping the daemon"
 
+# Sanitizer builds: the daemon's log (every start of this run) must hold no report.
+tb_check "no sanitizer report in the client's log" \
+        "$(grep -c -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TB_RUN/logs/client-laptop.log")" == 0 ||
+        grep -A20 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TB_RUN/logs/client-laptop.log"
+
 [ "$TB_FAILURES" -eq 0 ]
