@@ -418,6 +418,18 @@ def run(exe, client_exe, tmp, update):
         check(all(c.finish() == 0 for c in clients), f'{n} clients told bye')
         check(d.get(ROOT, MGR_IF, 'SessionCount') == 0, 'all sessions ended')
 
+        # 2d. Stopping the server says goodbye to its clients.
+        b = os.path.join(tmp, 'many0.bundle')
+        c = Client(client_exe, tb.cli, b, paths=1, hold=30)
+        if c.wait_event('ready'):
+            d.proc.send_signal(signal.SIGTERM)
+            check(d.proc.wait(timeout=20) == 0, 'SIGTERM with a session: clean exit')
+            c.finish()
+            closed = c.events.get('closed', {})
+            check(closed.get('error') == 0 and closed.get('message') == 'shutdown', f'client heard "shutdown" ({closed})')
+        spawn(d, exe, tb.srv)
+        check(d.wait_notify('READY=1'), 'restarted')
+
         # 3. kill -9, restart, clean stop.
         os.kill(d.proc.pid, signal.SIGKILL)
         d.proc.wait()
