@@ -839,6 +839,12 @@ static int session_data_up(Session *s, const ControlSession *cs) {
                 if (r < 0)
                         return r;
         }
+        /* A new session over the same TUN (the server forgot the old one) is a new Session object
+         * for bus clients: its properties are constant for the object's lifetime. */
+        if (s->established && s->info.id != cs->session_id) {
+                (void) session_bus_emit_removed(m);
+                s->established = false;
+        }
         r = info_fill(s, cs);
         if (r < 0)
                 return log_oom();
