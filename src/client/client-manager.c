@@ -18,6 +18,7 @@
 #include "flux-bus-names.h"
 #include "log.h"
 #include "monitor.h"
+#include "nft.h"
 #include "rtnl.h"
 
 static const char *const client_state_table[_CLIENT_STATE_MAX] = {
@@ -573,6 +574,12 @@ int manager_start(Manager *m) {
                 log_warning_errno(r, "Failed to clean up after a previous run (%s), ignoring: %m", journal);
         else if (r > 0)
                 log_notice("Removed %i routes and rules left behind by a previous run.", r);
+        /* Our nft table is ours by name: a crashed instance's goes. */
+        {
+                _cleanup_(freep) char *table = NULL;
+                if (nft_client_table_name(m->profile, &table) >= 0 && nft_table_delete("inet", table, NULL) > 0)
+                        log_notice("Removed the nftables table %s left behind by a previous run.", table);
+        }
         r = routing_new(m->rtnl, journal, &m->routing);
         if (r < 0)
                 return log_oom();

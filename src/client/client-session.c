@@ -16,6 +16,7 @@
 #include "control.h"
 #include "fd-util.h"
 #include "log.h"
+#include "nft.h"
 #include "pki.h"
 #include "rtnl.h"
 #include "tun.h"
@@ -73,6 +74,7 @@ struct Session {
         char tun_name[IFNAMSIZ];
         sd_event_source *tun_io;
         bool routes_installed;
+        bool nft_installed;             /* table inet fluxify_client_<profile> */
 
         FluxTunnel *tunnel;
         sd_event_source *tick;
@@ -736,6 +738,36 @@ static int routes_setup(Session *s) {
         return 0;
 }
 
+/* Table inet fluxify_client_<profile>: MSS clamping for traffic this host forwards into and out
+ * of the tunnel (a LAN behind the client), whose endpoints cannot see the TUN's smaller MTU. Not
+ * fatal: the tunnel works without it. */
+static void session_nft_apply(Session *s) {
+        NftClientConfig c = {
+                .profile = s->manager->profile,
+                .tun_ifname = s->tun_name,
+                .mss_clamp = true,
+        };
+        _cleanup_(freep) char *err = NULL;
+        int r;
+
+        r = nft_client_table_apply(&c, &err);
+        if (r < 0)
+                log_warning_errno(r, "Failed to set up MSS clamping (nftables), continuing without: %s",
+                                  err ?: strerror(-r));
+        else
+                s->nft_installed = true;
+}
+
+static void session_nft_remove(Session *s) {
+        _cleanup_(freep) char *name = NULL;
+
+        if (!s->nft_installed)
+                return;
+        s->nft_installed = false;
+        if (nft_client_table_name(s->manager->profile, &name) >= 0)
+                (void) nft_table_delete("inet", name, NULL);
+}
+
 static int info_fill(Session *s, const ControlSession *cs) {
         char buf[IN_ADDR_PREFIX_STR_MAX + 8];
         size_t n = 0;
@@ -788,6 +820,7 @@ static void session_data_down(Session *s, bool keep_tun) {
                 s->established = false;
         }
         s->tun_io = sd_event_source_disable_unref(s->tun_io);
+        session_nft_remove(s);
         /* Routes through the TUN vanish with it; the journal entries go with routing_remove_oif(). */
         if (s->tun_ifindex > 0)
                 (void) routing_remove_oif(m->routing, s->tun_ifindex);
@@ -838,6 +871,7 @@ static int session_data_up(Session *s, const ControlSession *cs) {
                 r = tun_setup(s);
                 if (r < 0)
                         return r;
+                session_nft_apply(s);
         }
         /* A new session over the same TUN (the server forgot the old one) is a new Session object
          * for bus clients: its properties are constant for the object's lifetime. */

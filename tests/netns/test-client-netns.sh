@@ -89,6 +89,8 @@ tun=$(ip -n "$C" -d -j addr show flx-laptop)
 tb_expect "TUN MTU" "$("$TB_PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["mtu"])' <<<"$tun")" 1400
 tb_check "TUN has the leased IPv4 address" "$(grep -c -E '"local": ?"10\.8\.0\.' <<<"$tun")" == 1
 tb_check "TUN has the leased IPv6 address" "$(grep -c -E '"local": ?"fd00:8::' <<<"$tun")" == 1
+tb_check "nft table with MSS clamping for forwarded traffic" \
+        "$(ip netns exec "$C" nft list table inet fluxify_client_laptop 2>/dev/null | grep -c 'maxseg size set rt mtu')" ">=" 2
 tb_check "ping the server's tunnel address" "$(tb_c ping -q -c 3 -i 0.1 -W 2 10.8.0.1 | sed -nE 's/.* ([0-9]+) received.*/\1/p')" == 3
 tb_check "ping the internet host through the tunnel" "$(tb_c ping -q -c 3 -i 0.1 -W 2 "$TB_INET_ADDR" | sed -nE 's/.* ([0-9]+) received.*/\1/p')" == 3
 tb_check "routing journal in the runtime directory" "$(grep -c '"table"' "$TB_RUN/client/run/client/laptop.routes")" ">=" 6
@@ -143,6 +145,7 @@ tb_cctl connect --ifaces up1,up2 || tb_die "reconnect failed"
 tb_wait_client_state laptop connected 15 || tb_die "not connected again"
 tb_stop client-laptop KILL 5
 tb_check "rules left behind by the crash" "$(ip -n "$C" -4 rule show | grep -c '^25100:')" == 2
+tb_check "nft table left behind by the crash" "$(ip netns exec "$C" nft list tables | grep -c fluxify_client_laptop)" == 1
 tb_client_start laptop
 tb_check "journal replayed at start: no rules" "$(ip -n "$C" -4 rule show | grep -c '^25100:')" == 0
 same_as_before "after a crash and a restart"
