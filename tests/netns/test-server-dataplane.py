@@ -264,6 +264,20 @@ def run(exe, client_exe, tmp, update):
         check(fwd4 == '0' and sh('sysctl', '-n', 'net.ipv4.ip_forward', ns=tb.srv).stdout.strip() == '1' and
               sh('sysctl', '-n', 'net.ipv6.conf.all.forwarding', ns=tb.srv).stdout.strip() == '1',
               'IP forwarding switched on')
+        # A second instance (same bus, same namespace, same directories) must give up before it
+        # touches anything of the first one.
+        denv = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=d.address)
+        denv.pop('NOTIFY_SOCKET', None)
+        second = subprocess.run(['ip', 'netns', 'exec', tb.srv, exe, '--config-dir', d.dirs['etc'],
+                                 '--state-dir', d.dirs['state'], '--runtime-dir', d.dirs['run']],
+                                env=denv, capture_output=True, text=True, timeout=30)
+        check(second.returncode != 0 and 'Failed to acquire bus name' in second.stdout + second.stderr,
+              'a second instance refuses to start (bus name taken)')
+        check(sh('nft', 'list', 'table', 'inet', 'fluxify', ns=tb.srv, check_rc=False).returncode == 0 and
+              sh('ip', 'link', 'show', 'fluxify0', ns=tb.srv, check_rc=False).returncode == 0 and
+              os.path.exists(os.path.join(d.dirs['run'], 'server-kernel.state')),
+              "the second instance left the first one's table, TUN and record alone")
+
         bundle = os.path.join(tmp, 'laptop.bundle')
         issue_bundle(d, 'laptop', bundle)
         monitor_out = open(os.path.join(tmp, 'monitor.json'), 'w+')
