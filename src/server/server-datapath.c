@@ -34,9 +34,11 @@ struct DataSocket {
                 uint8_t buf[PKTINFO_SPACE];
         } rx_cmsg[DATAPATH_BATCH];
 
-        /* Send batch. */
+        /* Send batch: entries [tx_head, n_tx) are still to go. tx_blocked while the socket
+         * buffer is full: EPOLLOUT is watched and the TUN is not read until the batch is out. */
         uint8_t *tx_bufs;
-        size_t n_tx;
+        size_t tx_head, n_tx;
+        bool tx_blocked;
         struct mmsghdr tx_msgs[DATAPATH_BATCH];
         struct iovec tx_iov[DATAPATH_BATCH];
         union sockaddr_union tx_to[DATAPATH_BATCH];
@@ -140,12 +142,18 @@ static void rx_one(DataSocket *s, usec_t now, size_t i) {
         m->current_local = NULL;
 }
 
+static void tx_flush(DataSocket *s);
+
 static int on_udp(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         DataSocket *s = userdata;
         Manager *m = s->manager;
         usec_t now_usec;
         int n;
 
+        if (revents & EPOLLOUT)
+                tx_flush(s);
+        if (!(revents & EPOLLIN))
+                return 0;
         if (!s->rx_bufs) {
                 s->rx_bufs = calloc(DATAPATH_BATCH, s->buf_size);
                 if (!s->rx_bufs)
@@ -228,28 +236,45 @@ DataSocket *data_socket_free(DataSocket *s) {
         return mfree(s);
 }
 
-static void tx_flush(DataSocket *s) {
-        size_t done = 0;
+static void manager_tun_update(Manager *m) {
+        bool blocked = false;
 
-        while (done < s->n_tx) {
-                int n = sendmmsg(s->fd, s->tx_msgs + done, (unsigned) (s->n_tx - done), MSG_DONTWAIT);
+        for (size_t i = 0; i < m->n_sockets; i++)
+                blocked = blocked || m->sockets[i]->tx_blocked;
+        if (m->tun_source)
+                (void) sd_event_source_set_enabled(m->tun_source, blocked ? SD_EVENT_OFF : SD_EVENT_ON);
+}
+
+static void tx_set_blocked(DataSocket *s, bool blocked) {
+        if (s->tx_blocked == blocked)
+                return;
+        s->tx_blocked = blocked;
+        (void) sd_event_source_set_io_events(s->io, blocked ? EPOLLIN | EPOLLOUT : EPOLLIN);
+        manager_tun_update(s->manager);
+}
+
+/* Backpressure (STYLE.md P5): when the socket buffer is full, keep the rest of the batch, wait
+ * for EPOLLOUT and stop reading the TUN meanwhile, so the kernel queues the senders' packets
+ * instead of this daemon dropping them. */
+static void tx_flush(DataSocket *s) {
+        while (s->tx_head < s->n_tx) {
+                int n = sendmmsg(s->fd, s->tx_msgs + s->tx_head, (unsigned) (s->n_tx - s->tx_head), MSG_DONTWAIT);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
                         if (errno == EAGAIN || errno == ENOBUFS) {
-                                /* Socket buffer full: drop the rest of the batch. The engine's loss
-                                 * measurement sees it; nothing is retried. */
-                                s->manager->drops.send_errors += s->n_tx - done;
-                                break;
+                                tx_set_blocked(s, true);
+                                return;
                         }
                         /* A per-destination error (unreachable, …): skip that datagram only. */
                         s->manager->drops.send_errors++;
-                        done++;
+                        s->tx_head++;
                         continue;
                 }
-                done += (size_t) n;
+                s->tx_head += (size_t) n;
         }
-        s->n_tx = 0;
+        s->tx_head = s->n_tx = 0;
+        tx_set_blocked(s, false);
 }
 
 int data_socket_queue(DataSocket *s, const union sockaddr_union *to, const union sockaddr_union *local,
@@ -266,8 +291,13 @@ int data_socket_queue(DataSocket *s, const union sockaddr_union *to, const union
                 if (!s->tx_bufs)
                         return -ENOMEM;
         }
-        if (s->n_tx >= DATAPATH_BATCH)
+        if (s->n_tx >= DATAPATH_BATCH && !s->tx_blocked)
                 tx_flush(s);
+        if (s->n_tx >= DATAPATH_BATCH) {
+                /* Still blocked: only timers and probe replies get here (the TUN is paused). */
+                s->manager->drops.send_errors++;
+                return -ENOBUFS;
+        }
 
         i = s->n_tx++;
         memcpy(s->tx_bufs + i * s->buf_size, buf, len);
@@ -302,14 +332,14 @@ int data_socket_queue(DataSocket *s, const union sockaddr_union *to, const union
                         memcpy(CMSG_DATA(c), &pi, sizeof(pi));
                 }
         }
-        if (s->n_tx >= DATAPATH_BATCH)
+        if (s->n_tx >= DATAPATH_BATCH && !s->tx_blocked)
                 tx_flush(s);
         return 0;
 }
 
 void manager_flush_tx(Manager *m) {
         for (size_t i = 0; i < m->n_sockets; i++)
-                if (m->sockets[i]->n_tx > 0)
+                if (m->sockets[i]->n_tx > 0 && !m->sockets[i]->tx_blocked)
                         tx_flush(m->sockets[i]);
 }
 
