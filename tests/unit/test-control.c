@@ -437,11 +437,13 @@ START_TEST(test_revocation_closes_session) {
 END_TEST
 
 /* A handshake that was accepted before a revocation and finishes after it must not get in: the
- * server took its credentials (and CRL) at accept time, the client sends its certificate later. */
-START_TEST(test_revocation_during_handshake) {
-        _cleanup_(pki_bundle_freep) PkiBundle *b = issue("phone", 0, 0);
+ * server took its credentials (and CRL) at accept time, the client sends its certificate later.
+ * Both with the daemon's explicit reload and with only crl.pem changed on disk. */
+static void revoke_during_handshake(const char *name, bool daemon_reload) {
+        _cleanup_(pki_bundle_freep) PkiBundle *b = issue(name, 0, 0);
         ControlClientConfig c = client_config(b);
         usec_t end = now(CLOCK_MONOTONIC) + 5 * USEC_PER_SEC;
+        unsigned requests = F.n_requests;
 
         F.established = F.client_closed = false;
         F.exit_on_established = true;
@@ -453,16 +455,32 @@ START_TEST(test_revocation_during_handshake) {
         }
         ck_assert(!F.established && !F.client_closed);
 
-        /* What the daemon does on RevokeCertificate. */
-        ck_assert_int_eq(pki_store_revoke(F.store, "phone"), 0);
-        ck_assert_int_eq(control_server_reload_crl(F.server), 0);
-        ck_assert_int_eq(control_server_close_client(F.server, "phone", "revoked"), 0);
+        ck_assert_int_eq(pki_store_revoke(F.store, name), 0);
+        if (daemon_reload) {
+                /* What the daemon does on RevokeCertificate. */
+                ck_assert_int_eq(control_server_reload_crl(F.server), 0);
+                ck_assert_int_eq(control_server_close_client(F.server, name, "revoked"), 0);
+        }
 
         loop_until_stop(5 * USEC_PER_SEC);
         ck_assert_msg(!F.established, "a revoked client got a session");
         ck_assert_int_eq(F.client_error, -EPERM);
         ck_assert_msg(strstr(F.client_message, "revoked"), "%s", F.client_message);
-        ck_assert_uint_eq(F.n_requests, 0);
+        ck_assert_uint_eq(F.n_requests, requests);
+        spin(100 * USEC_PER_MSEC);
+        ck_assert_uint_eq(control_server_n_pending(F.server), 0);
+}
+
+START_TEST(test_revocation_during_handshake) {
+        revoke_during_handshake("phone", true);
+        revoke_during_handshake("tablet", false);
+
+        /* Others still get in. */
+        {
+                ControlClientConfig c = client_config(F.bundle);
+                run_once(&c, true);
+                ck_assert(F.established);
+        }
 }
 END_TEST
 
