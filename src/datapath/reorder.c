@@ -140,9 +140,19 @@ static void advance_one(FluxReorder *r) {
         deliver(r, seq, r->slab + (size_t) e->slot * FLUX_REORDER_SLOT_SIZE, e->len);
 }
 
+/* Whether the entry can go now: held data waits for its release time (delay equalisation). */
+static bool releasable(const FluxReorder *r, const FluxReorderEntry *e) {
+        return e->used && (e->slot == SLOT_NONE || e->not_before <= r->now);
+}
+
 static void drain_successors(FluxReorder *r) {
-        while (entry_of(r, r->next)->used)
+        FluxReorderEntry *e;
+
+        while (releasable(r, e = entry_of(r, r->next))) {
+                if (e->not_before != 0)
+                        r->released_at = r->now;
                 advance_one(r);
+        }
 }
 
 /* Gives up on the gap at `next`: skips to the next held packet and drains its run. */
@@ -153,13 +163,26 @@ static void give_up_gap(FluxReorder *r) {
 }
 
 void flux_reorder_drain_all(FluxReorder *r) {
+        usec_t saved = r->now;
+
+        r->now = USEC_INFINITY; /* release times do not hold anything back */
         while (r->depth > 0)
                 give_up_gap(r);
+        r->now = saved;
 }
 
 FluxReorderResult flux_reorder_insert(FluxReorder *r, usec_t now, uint32_t seq, const uint8_t *pkt, size_t len) {
+        return flux_reorder_insert_at(r, now, seq, pkt, len, 0);
+}
+
+FluxReorderResult flux_reorder_insert_at(FluxReorder *r, usec_t now, uint32_t seq, const uint8_t *pkt, size_t len,
+                                         usec_t not_before) {
         FluxReorderEntry *e;
         int32_t d;
+
+        r->now = now;
+        if (not_before <= now || !pkt || len > FLUX_REORDER_SLOT_SIZE)
+                not_before = 0;
 
         if (!r->started) {
                 r->started = true;
@@ -206,10 +229,10 @@ FluxReorderResult flux_reorder_insert(FluxReorder *r, usec_t now, uint32_t seq, 
                 drain_successors(r);
                 d = (int32_t) (seq - r->next);
                 if (d < 0) /* drained past it: it was already there */
-                        return flux_reorder_insert(r, now, seq, pkt, len);
+                        return flux_reorder_insert_at(r, now, seq, pkt, len, not_before);
         }
 
-        if (d == 0) {
+        if (d == 0 && not_before == 0) {
                 bool filled = r->depth > 0;
 
                 r->next++;
@@ -243,14 +266,18 @@ FluxReorderResult flux_reorder_insert(FluxReorder *r, usec_t now, uint32_t seq, 
         *e = (FluxReorderEntry) {
                 .used = true,
                 .arrival = now,
+                .not_before = not_before,
                 .slot = r->free_slots[--r->n_free],
                 .len = (uint16_t) len,
         };
+        if (not_before != 0)
+                r->stats.delayed++;
         memcpy(r->slab + (size_t) e->slot * FLUX_REORDER_SLOT_SIZE, pkt, len);
         if (r->depth == 0)
                 r->first_held = now;
         r->depth++;
-        r->stats.held++;
+        if (d != 0)
+                r->stats.held++;
         r->stats.max_depth = MAX(r->stats.max_depth, (uint64_t) r->depth);
         return FLUX_REORDER_HELD;
 }
@@ -270,18 +297,29 @@ static usec_t oldest_arrival(const FluxReorder *r) {
 }
 
 usec_t flux_reorder_next_deadline(const FluxReorder *r) {
-        usec_t o = oldest_arrival(r);
+        const FluxReorderEntry *head;
+        usec_t o;
 
-        return o == USEC_INFINITY ? USEC_INFINITY : o + r->hold;
+        if (r->depth == 0)
+                return USEC_INFINITY;
+        head = &r->ring[r->next & (r->capacity - 1)];
+        if (head->used)
+                return head->not_before; /* no gap at the head: it waits for its release time */
+        o = oldest_arrival(r);
+        return MAX(o, r->released_at) + r->hold;
 }
 
 unsigned flux_reorder_flush(FluxReorder *r, usec_t now) {
         unsigned n = 0;
 
-        while (r->depth > 0) {
-                usec_t o = oldest_arrival(r);
-
-                if (now < o + r->hold)
+        r->now = now;
+        for (;;) {
+                drain_successors(r);
+                if (r->depth == 0 || entry_of(r, r->next)->used)
+                        break; /* empty, or the head waits for its release time */
+                /* A gap: its held successors wait at most `hold` (counted from their arrival, or
+                 * from when the packets before the gap were released, if later). */
+                if (now < MAX(oldest_arrival(r), r->released_at) + r->hold)
                         break;
                 give_up_gap(r);
                 r->stats.timeouts++;
@@ -295,8 +333,8 @@ FluxReorderResult flux_reorder_skip(FluxReorder *r, usec_t now, uint32_t seq) {
 }
 
 unsigned flux_reorder_skip_gap(FluxReorder *r) {
-        if (r->depth == 0)
-                return 0;
+        if (r->depth == 0 || entry_of(r, r->next)->used)
+                return 0; /* nothing held, or no gap at the head */
         give_up_gap(r);
         r->stats.loss_skips++;
         return 1;

@@ -51,11 +51,13 @@ typedef struct FluxReorderStats {
         uint64_t late;                  /* delivered after their gap was given up on */
         uint64_t too_old;               /* dropped: behind the delivered-sequence memory */
         uint64_t oversize;              /* early packets too big for a slot: delivered at once */
+        uint64_t delayed;               /* in-order packets held for delay equalisation */
         uint64_t max_depth;
 } FluxReorderStats;
 
 typedef struct FluxReorderEntry {
         usec_t arrival;
+        usec_t not_before;              /* delay equalisation: not delivered before (0 = at once) */
         uint16_t slot;                  /* index into the slab */
         uint16_t len;
         bool used;
@@ -71,6 +73,8 @@ typedef struct FluxReorder {
         usec_t ceiling;
         usec_t observed;                /* decaying maximum of how long gaps took to fill */
         usec_t first_held;              /* arrival of the first packet held behind the current gap */
+        usec_t released_at;             /* when a delayed packet was last released */
+        usec_t now;                     /* time of the last insert/flush */
         FluxReorderEntry *ring;         /* entry of seq s at s % capacity, for s in [next, next+cap) */
         uint16_t *free_slots;           /* LIFO stack of free slab slots */
         unsigned n_free;
@@ -93,13 +97,19 @@ void flux_reorder_reset(FluxReorder *r);
 void flux_reorder_set_hold(FluxReorder *r, usec_t hold);
 
 FluxReorderResult flux_reorder_insert(FluxReorder *r, usec_t now, uint32_t seq, const uint8_t *pkt, size_t len);
+/* The same, but the packet is not delivered before `not_before` even if it is next in order: the
+ * receiver equalises the paths' one-way delays so that a flow's packets see one RTT, not the
+ * fastest path's for some and the slowest's for others (which locks BBR's min-RTT filter onto the
+ * fast path and caps its window). 0, or a time not in the future, means no delay. */
+FluxReorderResult flux_reorder_insert_at(FluxReorder *r, usec_t now, uint32_t seq, const uint8_t *pkt, size_t len,
+                                         usec_t not_before);
 /* Consumes a sequence number that has nothing to deliver (an authentic packet dropped by policy,
  * e.g. a spoofed inner source), so that its successors do not wait for it. */
 FluxReorderResult flux_reorder_skip(FluxReorder *r, usec_t now, uint32_t seq);
 /* Gives up on gaps whose held packets waited `hold`. Returns the number of gaps given up on. */
 unsigned flux_reorder_flush(FluxReorder *r, usec_t now);
 /* Gives up on the gap at the head now (the caller knows it is lost) and drains the run behind it.
- * Returns 1, or 0 if nothing was held. */
+ * Returns 1, or 0 if there is no gap at the head. */
 unsigned flux_reorder_skip_gap(FluxReorder *r);
 /* Delivers everything held, in order, skipping gaps. */
 void flux_reorder_drain_all(FluxReorder *r);

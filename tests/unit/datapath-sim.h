@@ -50,6 +50,7 @@ typedef struct SimSink {
         uint8_t *seen;          /* counter -> delivered times (for loss/duplicate checks) */
         size_t seen_size;
         usec_t max_latency;
+        usec_t min_latency;     /* 0 = none yet */
 } SimSink;
 
 /* A Reno-like window sender over the tunnel (client -> server): slow start, congestion avoidance,
@@ -274,8 +275,13 @@ static inline void sim_deliver(FluxTunnel *t, const uint8_t *ip, size_t len, voi
         k->last_delivery = s->now;
         if (k->seen && c < k->seen_size && k->seen[c] < 255)
                 k->seen[c]++;
-        if (s->sent_at && t == s->server && c < s->sent_at_size && s->now - s->sent_at[c] > k->max_latency)
-                k->max_latency = s->now - s->sent_at[c];
+        if (s->sent_at && t == s->server && c < s->sent_at_size) {
+                usec_t l = s->now - s->sent_at[c];
+
+                k->max_latency = MAX(k->max_latency, l);
+                if (k->min_latency == 0 || l < k->min_latency)
+                        k->min_latency = l;
+        }
         if (s->tcp.enabled && t == (s->tcp.downlink ? s->client : s->server))
                 sim_push(s, (SimEvent) { .t = s->now + s->tcp.ack_delay, .ack = true, .counter = c });
 }

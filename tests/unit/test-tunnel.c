@@ -420,6 +420,41 @@ START_TEST(test_server_path_expiry) {
 }
 END_TEST
 
+static void latency_run(FluxSchedulerKind kind, usec_t *ret_min, usec_t *ret_max) {
+        SimTraffic g = { .rate = 20000, .size = 500 };
+        Sim s;
+
+        sim_init(&s, 2, FLUX_WIRE_VERSION_2, kind);
+        ck_assert_int_eq(flux_tunnel_set_scheduler(s.server, kind), 0);
+        sim_set_link(&s, 0, 1e6, 5 * MS, 0);
+        sim_set_link(&s, 1, 1e6, 20 * MS, 0);
+        s.sent_at_size = 10000;
+        s.sent_at = calloc(s.sent_at_size, sizeof(usec_t));
+        sim_run(&s, s.now + 300 * MS, NULL);
+        g.next = s.now;
+        sim_run(&s, s.now + 2 * USEC_PER_SEC, &g);
+        *ret_min = s.at_server.min_latency;
+        *ret_max = s.at_server.max_latency;
+        ck_assert_uint_eq(s.at_server.packets, g.counter);
+        sim_done(&s);
+}
+
+START_TEST(test_delay_equalization) {
+        usec_t lo, hi;
+
+        /* Weighted striping over 10 and 40 ms RTT: every packet, including the very first, is
+         * delivered at the slow path's one-way delay (one RTT for the flow; BBR's minimum is the
+         * real one), and no later than that plus a little. */
+        latency_run(FLUX_SCHEDULER_WEIGHTED, &lo, &hi);
+        ck_assert_uint_ge(lo, 19 * MS);
+        ck_assert_uint_le(hi, 23 * MS);
+        /* lowest-rtt: one path, no added delay. */
+        latency_run(FLUX_SCHEDULER_LOWEST_RTT, &lo, &hi);
+        ck_assert_uint_le(lo, 6 * MS);
+        ck_assert_uint_le(hi, 6 * MS);
+}
+END_TEST
+
 /* ---- version 1 ---- */
 
 START_TEST(test_v1_round_trip) {
@@ -641,6 +676,7 @@ static Suite *tunnel_suite(void) {
         tcase_add_test(tc, test_probes_do_not_stall_data);
         tcase_add_test(tc, test_api_edges);
         tcase_add_test(tc, test_server_path_expiry);
+        tcase_add_test(tc, test_delay_equalization);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("v1");
