@@ -284,6 +284,54 @@ START_TEST(test_skip) {
 }
 END_TEST
 
+static FluxReorderResult put_at(FluxReorder *r, usec_t now, uint32_t seq, usec_t not_before) {
+        uint8_t pkt[64];
+
+        memset(pkt, 0xcd, sizeof(pkt));
+        memcpy(pkt, &seq, 4);
+        return flux_reorder_insert_at(r, now, seq, pkt, sizeof(pkt), not_before);
+}
+
+START_TEST(test_delayed_release) {
+        static Sink s;
+        FluxReorder r;
+        usec_t ms = USEC_PER_MSEC;
+
+        s.n = 0;
+        ck_assert_int_eq(flux_reorder_init(&r, 64, 20 * ms, sink_deliver, &s), 0);
+        /* In order but from a fast path: held until its release time, and so is what follows. */
+        ck_assert_int_eq(put_at(&r, 0, 1, 15 * ms), FLUX_REORDER_HELD);
+        ck_assert_int_eq(put_at(&r, 1 * ms, 2, 0), FLUX_REORDER_HELD);
+        ck_assert_uint_eq(s.n, 0);
+        ck_assert_uint_eq(flux_reorder_next_deadline(&r), 15 * ms);
+        /* Nothing is given up on while the head merely waits, however long after the hold. */
+        ck_assert_uint_eq(flux_reorder_flush(&r, 14 * ms), 0);
+        ck_assert_uint_eq(s.n, 0);
+        ck_assert_uint_eq(flux_reorder_flush(&r, 15 * ms), 0);
+        ck_assert_uint_eq(s.n, 2);
+        ck_assert_uint_eq(s.seqs[0], 1);
+        ck_assert_uint_eq(s.seqs[1], 2);
+        /* A release time in the past is no delay. */
+        ck_assert_int_eq(put_at(&r, 20 * ms, 3, 19 * ms), FLUX_REORDER_DELIVERED);
+        /* A delayed packet behind a gap: the gap's hold runs from its arrival; then the packet
+         * still waits for its own time. */
+        ck_assert_int_eq(put_at(&r, 30 * ms, 5, 60 * ms), FLUX_REORDER_HELD);
+        ck_assert_uint_eq(flux_reorder_next_deadline(&r), 50 * ms);
+        ck_assert_uint_eq(flux_reorder_flush(&r, 50 * ms), 1);
+        ck_assert_uint_eq(s.n, 3);
+        ck_assert_uint_eq(flux_reorder_next_deadline(&r), 60 * ms);
+        flux_reorder_flush(&r, 60 * ms);
+        ck_assert_uint_eq(s.n, 4);
+        ck_assert_uint_eq(s.seqs[3], 5);
+        ck_assert_uint_eq(r.stats.delayed, 2);
+        /* drain_all ignores release times. */
+        ck_assert_int_eq(put_at(&r, 70 * ms, 6, 99 * ms), FLUX_REORDER_HELD);
+        flux_reorder_drain_all(&r);
+        ck_assert_uint_eq(s.n, 5);
+        flux_reorder_done(&r);
+}
+END_TEST
+
 static Suite *reorder_suite(void) {
         Suite *s = suite_create("reorder");
         TCase *tc = tcase_create("core");
@@ -297,6 +345,7 @@ static Suite *reorder_suite(void) {
         tcase_add_test(tc, test_random_permutation);
         tcase_add_test(tc, test_adaptive_hold);
         tcase_add_test(tc, test_skip);
+        tcase_add_test(tc, test_delayed_release);
         suite_add_tcase(s, tc);
         return s;
 }
