@@ -43,6 +43,9 @@ static int property_get_string(sd_bus *bus, const char *path, const char *interf
         else if (streq(property, "LocalAddress")) {
                 if (u->local.sa.sa_family != AF_UNSPEC && sockaddr_to_string(&u->local, buf, sizeof buf) >= 0)
                         v = buf;
+                else if (u->probe_fd >= 0 && u->has_address4 &&
+                         in_addr_to_string(AF_INET, &u->address4, buf, sizeof buf) >= 0)
+                        v = buf; /* load-balance: the uplink's own address */
         } else if (streq(property, "RemoteAddress"))
                 v = uplink_remote_address(u, buf, sizeof buf);
         return sd_bus_message_append(reply, "s", strempty(v));

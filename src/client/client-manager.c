@@ -8,6 +8,7 @@
 
 #include "alloc-util.h"
 #include "bus-util.h"
+#include "client-balance.h"
 #include "client-manager.h"
 #include "client-routing.h"
 #include "client-session.h"
@@ -99,6 +100,7 @@ Manager *manager_free(Manager *m) {
 
         m->stopping = true;
         m->session = session_free(m->session);
+        m->balance = balance_free(m->balance);
         while (m->n_uplinks > 0)
                 uplink_free(m->uplinks[m->n_uplinks - 1]);
         free(m->uplinks);
@@ -116,6 +118,7 @@ Manager *manager_free(Manager *m) {
         strv_free(m->interfaces);
         free(m->server);
         free(m->last_error);
+        free(m->last_status);
         free(m->profile);
         free(m->bus_name);
         free(m->config_dir);
@@ -192,15 +195,21 @@ void manager_mark_changed(Manager *m, uint64_t bits) {
 }
 
 void manager_update_status(Manager *m) {
+        char buf[128];
         size_t up = 0;
 
         for (size_t i = 0; i < m->n_uplinks; i++)
                 if (streq(uplink_state_string(m->uplinks[i]), "up"))
                         up++;
         if (m->state == CLIENT_STATE_CONNECTED || m->state == CLIENT_STATE_RECONNECTING)
-                (void) notify_status("%s, %zu of %zu paths up", client_state_to_string(m->state), up, m->n_uplinks);
+                snprintf(buf, sizeof buf, "%s, %zu of %zu paths up", client_state_to_string(m->state), up,
+                         m->n_uplinks);
         else
-                (void) notify_status("%s", client_state_to_string(m->state));
+                snprintf(buf, sizeof buf, "%s", client_state_to_string(m->state));
+        if (streq_ptr(buf, m->last_status))
+                return;
+        (void) free_and_strdup(&m->last_status, buf);
+        (void) notify_status("%s", buf);
 }
 
 void manager_set_state(Manager *m, ClientState state) {
@@ -253,10 +262,14 @@ uint64_t manager_tx_bytes(Manager *m) {
 }
 
 static void manager_link_event(Manager *m, Uplink *u) {
-        if (uplink_refresh(u) > 0) {
+        int old_index = u->ifindex;
+
+        if (uplink_refresh(u) > 0 || (old_index != u->ifindex && uplink_is_usable(u))) {
                 log_info("Uplink %s is %s.", u->name, uplink_is_usable(u) ? "usable" : "not usable");
                 if (m->session)
                         session_uplink_changed(m->session, u);
+                if (m->balance)
+                        balance_uplink_changed(m->balance, u);
         }
         uplink_check_state(u);
         manager_update_status(m);
@@ -279,15 +292,17 @@ static int on_rtnl_event(RtnlMonitor *mon, const RtnlEvent *ev, void *userdata) 
         case RTNL_EVENT_ROUTE_ADDED:
         case RTNL_EVENT_ROUTE_REMOVED:
                 /* Only foreign default routes in main matter: they give the uplinks' gateways. */
-                if (!m->session || ev->route.protocol == RTPROT_FLUXIFY || ev->route.dst_prefixlen != 0 ||
+                if ((!m->session && !m->balance) || ev->route.protocol == RTPROT_FLUXIFY || ev->route.dst_prefixlen != 0 ||
                     (ev->route.table != 0 && ev->route.table != RT_TABLE_MAIN))
                         return 0;
                 for (size_t i = 0; i < m->n_uplinks; i++) {
                         bool match = m->uplinks[i]->ifindex == ev->route.oif;
                         for (size_t j = 0; j < ev->route.n_nexthops; j++)
                                 match = match || ev->route.nexthops[j].ifindex == m->uplinks[i]->ifindex;
-                        if (match)
+                        if (match && m->session)
                                 session_uplink_routes_changed(m->session, m->uplinks[i]);
+                        else if (match && m->balance && !m->uplinks[i]->routed)
+                                balance_uplink_changed(m->balance, m->uplinks[i]);
                 }
                 return 0;
         case RTNL_EVENT_RESYNC:
@@ -350,9 +365,6 @@ static int manager_save_profile(Manager *m, const ConnectOptions *o) {
 static int manager_check_connectable(Manager *m, char **ret_message, char **ret_bad_iface) {
         RtnlLink link;
 
-        if (m->mode == CLIENT_MODE_LOAD_BALANCE)
-                return asprintf(ret_message, "Mode load-balance is not supported yet; use Mode=bonding.") < 0
-                               ? -ENOMEM : -EOPNOTSUPP;
         if (!m->interfaces[0])
                 return asprintf(ret_message, "No uplink interfaces: set Interfaces= in %s or pass 'interfaces'.",
                                 m->config_path) < 0 ? -ENOMEM : -EBADMSG;
@@ -361,6 +373,8 @@ static int manager_check_connectable(Manager *m, char **ret_message, char **ret_
                         *ret_bad_iface = strdup(*i);
                         return asprintf(ret_message, "No such interface '%s'.", *i) < 0 ? -ENOMEM : -ENODEV;
                 }
+        if (m->mode == CLIENT_MODE_LOAD_BALANCE)
+                return 0; /* serverless: no server, no bundle */
         if (!m->server)
                 return asprintf(ret_message, "No server: set Server= in %s or pass 'server'.", m->config_path) < 0
                                ? -ENOMEM : -EBADMSG;
@@ -423,7 +437,7 @@ int manager_connect(Manager *m, ConnectOptions *o, char **ret_message) {
                 if (r < 0)
                         goto fail;
         }
-        r = session_start(m);
+        r = m->mode == CLIENT_MODE_LOAD_BALANCE ? balance_start(m) : session_start(m);
         if (r < 0)
                 goto fail;
         return 0;
@@ -434,6 +448,7 @@ fail:
         if (isempty(m->last_error))
                 manager_set_error(m, "Failed to start the session: %s", strerror(-r));
         m->session = session_free(m->session);
+        m->balance = balance_free(m->balance);
         while (m->n_uplinks > 0)
                 uplink_free(m->uplinks[m->n_uplinks - 1]);
         manager_set_state(m, CLIENT_STATE_FAILED);
@@ -449,6 +464,7 @@ int manager_disconnect(Manager *m, const char *reason) {
         log_info("Disconnecting profile %s (%s).", m->profile, reason);
         manager_set_state(m, CLIENT_STATE_DISCONNECTING);
         m->session = session_free(m->session);
+        m->balance = balance_free(m->balance);
         while (m->n_uplinks > 0)
                 uplink_free(m->uplinks[m->n_uplinks - 1]);
         if (m->routing)
@@ -492,6 +508,8 @@ int manager_add_interface(Manager *m, const char *ifname, char **ret_message) {
                 if (r < 0)
                         log_warning_errno(r, "Failed to add uplink %s to the session, will retry: %m", ifname);
         }
+        if (m->balance)
+                (void) balance_add_uplink(m->balance, u);
         log_info("Added uplink %s.", ifname);
         manager_update_status(m);
         return 0;
@@ -522,6 +540,8 @@ int manager_remove_interface(Manager *m, const char *ifname, char **ret_message)
         if (u) {
                 if (m->session)
                         session_remove_uplink(m->session, u);
+                if (m->balance)
+                        balance_remove_uplink(m->balance, u);
                 uplink_free(u);
                 log_info("Removed uplink %s.", ifname);
         }

@@ -15,6 +15,7 @@ typedef struct sd_bus_slot sd_bus_slot;
 typedef struct Manager Manager;
 typedef struct Uplink Uplink;
 typedef struct Session Session;
+typedef struct Balance Balance;
 typedef struct Routing Routing;
 typedef struct Rtnl Rtnl;
 typedef struct RtnlMonitor RtnlMonitor;
@@ -82,11 +83,13 @@ struct Manager {
         Uplink **uplinks;               /* one per effective interface while not idle */
         size_t n_uplinks;
         Session *session;               /* bonding session while connecting/connected */
+        Balance *balance;               /* load-balance mode while connected */
 
         Rtnl *rtnl;
         RtnlMonitor *monitor;
         Routing *routing;               /* every route and rule we installed, journaled */
 
+        char *last_status;              /* last STATUS= sent, to send changes only */
         bool name_acquired;
         bool stopping;
 };

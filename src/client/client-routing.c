@@ -259,6 +259,14 @@ static bool match_all(const RoutingEntry *e, uintptr_t arg) {
         return true;
 }
 
+static bool match_route_key(const RoutingEntry *e, uintptr_t arg) {
+        return !e->is_rule && route_same_key(&e->route, (const RtnlRoute *) arg);
+}
+
+int routing_remove_route(Routing *r, const RtnlRoute *route) {
+        return remove_where(r, match_route_key, (uintptr_t) route);
+}
+
 int routing_remove_table(Routing *r, uint32_t table) {
         return remove_where(r, match_table, table);
 }

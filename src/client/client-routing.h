@@ -29,6 +29,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Routing *, routing_free);
 /* Installs (replacing a route of ours with the same key) and journals. */
 int routing_add_route(Routing *r, const RtnlRoute *route);
 int routing_add_rule(Routing *r, const RtnlRule *rule);
+/* Removes the journaled route with route's key (family, table, destination, metric). */
+int routing_remove_route(Routing *r, const RtnlRoute *route);
 /* Removes every journaled route in table (and every rule pointing to it). */
 int routing_remove_table(Routing *r, uint32_t table);
 /* Removes every journaled route whose output interface is oif. */

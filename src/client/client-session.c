@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "alloc-util.h"
+#include "client-balance.h"
 #include "client-routing.h"
 #include "client-session.h"
 #include "client-uplink.h"
@@ -109,6 +110,8 @@ uint64_t session_tx_bytes(const Session *s) {
 }
 
 const char *uplink_state_string(const Uplink *u) {
+        if (u->manager && u->manager->balance)
+                return balance_uplink_state(u);
         if (!uplink_is_usable(u))
                 return "down";
         if (!u->path)
@@ -120,6 +123,10 @@ void uplink_get_stats(const Uplink *u, UplinkStats *ret) {
         FluxPath *p = u->path;
         usec_t last;
 
+        if (u->manager && u->manager->balance) {
+                balance_uplink_stats(u, ret);
+                return;
+        }
         *ret = (UplinkStats) {};
         if (!p)
                 return;
@@ -144,6 +151,8 @@ void uplink_get_stats(const Uplink *u, UplinkStats *ret) {
 const char *uplink_remote_address(const Uplink *u, char *buf, size_t size) {
         Session *s = u->manager ? u->manager->session : NULL;
 
+        if (u->manager && u->manager->balance)
+                return balance_uplink_remote(u, buf, size);
         if (!s || !s->established || u->fd < 0 || sockaddr_to_string(&s->data_addr, buf, size) < 0)
                 return "";
         return buf;

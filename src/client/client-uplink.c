@@ -26,6 +26,7 @@ int uplink_new(Manager *m, const char *name, Uplink **ret) {
         if (!u)
                 return -ENOMEM;
         u->fd = -EBADF;
+        u->probe_fd = -EBADF;
         u->name = strdup(name);
         if (!u->name)
                 return -ENOMEM;
@@ -77,6 +78,8 @@ Uplink *uplink_free(Uplink *u) {
         /* The session has already taken down the data plane (path, socket, control attempt). */
         u->io = sd_event_source_disable_unref(u->io);
         u->fd = safe_close(u->fd);
+        u->probe_io = sd_event_source_disable_unref(u->probe_io);
+        u->probe_fd = safe_close(u->probe_fd);
         free(u->batch_buf);
         free(u->bus_path);
         free(u->name);

@@ -16,6 +16,7 @@
 #include "in-addr-util.h"
 
 typedef struct FluxPath FluxPath;
+typedef struct Balance Balance;
 typedef struct ControlClient ControlClient;
 
 typedef enum UplinkProperty {
@@ -55,6 +56,24 @@ struct Uplink {
         size_t n_batch;
         size_t batch_slot;              /* bytes per slot */
         uint64_t tx_errors;
+
+        /* Load-balance mode (client-balance.c). */
+        int probe_fd;                   /* raw ICMP socket: SO_BINDTODEVICE + SO_MARK */
+        sd_event_source *probe_io;
+        uint16_t probe_id, probe_seq;
+        usec_t probe_sent[32];          /* send time by seq % 32, 0 = answered or never sent */
+        unsigned ok_streak, fail_streak;
+        bool probed;                    /* at least one probe answered or lost */
+        bool healthy;
+        usec_t rtt, jitter;             /* smoothed (RFC 6298 style) */
+        uint32_t history;               /* last 32 probe outcomes, bit set = lost */
+        unsigned history_n;
+        uint64_t rx_bytes, tx_bytes, rx_rate, tx_rate;
+        usec_t bytes_at;
+        union in_addr_union probe_target;
+        union in_addr_union address4;   /* first IPv4 address, for the source rule */
+        bool has_address4;
+        usec_t last_rx;                 /* CLOCK_MONOTONIC of the last answer */
 
         const char *last_state;         /* last State value signalled */
 };

@@ -250,18 +250,27 @@ END_TEST
 START_TEST(test_connect_errors) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = open_bus();
         _cleanup_(freep) char *e1 = connect_one(bus, "interfaces", "as", 1, "fxnope0");
-        _cleanup_(freep) char *e2 = connect_one(bus, "mode", "s", "load-balance");
         _cleanup_(freep) char *e3 = call_simple(bus, "Disconnect", NULL, NULL);
         _cleanup_(freep) char *e4 = call_simple(bus, "AddInterface", "s", "fxnope0");
         _cleanup_(freep) char *e5 = call_simple(bus, "RemoveInterface", "s", "fxnope0");
         _cleanup_(freep) char *e6 = call_simple(bus, "AddInterface", "s", "bad/name");
+        _cleanup_(freep) char *e2 = NULL, *mode = NULL, *d = NULL, *after = NULL;
 
         ck_assert_str_eq(e1, FLUX_ERROR_NO_SUCH_INTERFACE);
-        ck_assert_str_eq(e2, SD_BUS_ERROR_NOT_SUPPORTED);
         ck_assert_str_eq(e3, FLUX_ERROR_NOT_CONNECTED);
         ck_assert_str_eq(e4, FLUX_ERROR_NO_SUCH_INTERFACE);
         ck_assert_str_eq(e5, FLUX_ERROR_NO_SUCH_INTERFACE);
         ck_assert_str_eq(e6, SD_BUS_ERROR_INVALID_ARGS);
+
+        /* load-balance is serverless: it connects without a server or a bundle. */
+        e2 = connect_one(bus, "mode", "s", "load-balance");
+        ck_assert_str_eq(e2, "");
+        mode = manager_string(bus, "Mode");
+        ck_assert_str_eq(mode, "load-balance");
+        d = call_simple(bus, "Disconnect", NULL, NULL);
+        ck_assert_str_eq(d, "");
+        after = manager_string(bus, "Mode");
+        ck_assert_str_eq(after, "bonding"); /* back to the profile's */
 }
 END_TEST
 

@@ -91,8 +91,10 @@ expect 1 "disconnect while idle" -- "$CTL" disconnect
 contains "$ERR" "is not connected" "disconnect idle: explained"
 expect 1 "connect with an unknown interface" -- "$CTL" connect --ifaces nosuch0
 contains "$ERR" "No such interface 'nosuch0'" "unknown interface: named"
-expect 1 "connect in load-balance mode" -- "$CTL" connect --mode load-balance
-contains "$ERR" "not supported" "load-balance: explained"
+expect 0 "connect in load-balance mode" -- "$CTL" connect --no-block --mode load-balance
+expect 0 "status in load-balance mode" -- "$CTL" status
+contains "$OUT" "Mode: load-balance" "status: load-balance"
+expect 0 "disconnect load-balance" -- "$CTL" disconnect
 expect 1 "connect as nobody" -- $NOBODY "$CTL" connect --no-block
 contains "$ERR" "permission denied" "nobody: permission denied"
 contains "$ERR" "sudo" "nobody: says to use sudo"
