@@ -241,6 +241,7 @@ static void manager_tun_update(Manager *m) {
 
         for (size_t i = 0; i < m->n_sockets; i++)
                 blocked = blocked || m->sockets[i]->tx_blocked;
+        m->tun_paused = blocked;
         if (m->tun_source)
                 (void) sd_event_source_set_enabled(m->tun_source, blocked ? SD_EVENT_OFF : SD_EVENT_ON);
 }
@@ -249,6 +250,8 @@ static void tx_set_blocked(DataSocket *s, bool blocked) {
         if (s->tx_blocked == blocked)
                 return;
         s->tx_blocked = blocked;
+        if (blocked)
+                s->manager->drops.send_queue_full++;
         (void) sd_event_source_set_io_events(s->io, blocked ? EPOLLIN | EPOLLOUT : EPOLLIN);
         manager_tun_update(s->manager);
 }
@@ -363,7 +366,7 @@ static int on_tun(sd_event_source *source, int fd, uint32_t revents, void *userd
         usec_t now_usec;
 
         (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now_usec);
-        for (unsigned i = 0; i < DATAPATH_BATCH; i++) {
+        for (unsigned i = 0; i < DATAPATH_BATCH && !m->tun_paused; i++) {
                 const uint8_t *dst;
                 Session *s;
                 ssize_t n;

@@ -95,6 +95,8 @@ static int property_get_counter(sd_bus *bus, const char *path, const char *inter
                 v = m->drops.tun_write_errors;
         else if (streq(property, "SendErrors"))
                 v = m->drops.send_errors;
+        else if (streq(property, "SendQueueFull"))
+                v = m->drops.send_queue_full;
         else
                 return -EINVAL;
         return sd_bus_message_append(reply, "t", v);
@@ -157,6 +159,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("TunMalformedDrops", "t", property_get_counter, 0, 0),
         SD_BUS_PROPERTY("TunWriteErrors", "t", property_get_counter, 0, 0),
         SD_BUS_PROPERTY("SendErrors", "t", property_get_counter, 0, 0),
+        SD_BUS_PROPERTY("SendQueueFull", "t", property_get_counter, 0, 0),
 
         SD_BUS_METHOD_WITH_ARGS("ListSessions", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(uso)", sessions),
                                 method_list_sessions, SD_BUS_VTABLE_UNPRIVILEGED),

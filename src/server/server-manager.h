@@ -58,7 +58,8 @@ typedef struct ManagerDrops {
         uint64_t tun_no_session;    /* TUN: destination is no client's address */
         uint64_t tun_malformed;     /* TUN: not IPv4/IPv6 or truncated */
         uint64_t tun_write_errors;  /* TUN: write() failed */
-        uint64_t send_errors;       /* UDP: sendmmsg() failed or came up short */
+        uint64_t send_errors;       /* UDP: datagrams sendmmsg() could not send */
+        uint64_t send_queue_full;   /* UDP: times the socket buffer filled (TUN paused meanwhile) */
 } ManagerDrops;
 
 struct Manager {
@@ -86,6 +87,7 @@ struct Manager {
         DataSocket *sockets[SERVER_CONF_LISTEN_MAX];
         size_t n_sockets;
         sd_event_source *tun_source;
+        bool tun_paused;                /* a data socket is full: do not read the TUN */
         uint8_t *tun_buf;
         size_t tun_buf_size;
 
