@@ -384,6 +384,36 @@ def bad_config_test(exe, tmp):
     check(not any(m.startswith('READY=1') for m in d.messages), 'malformed config: no READY=1')
 
 
+def bad_state_test(exe, tmp, what, prepare, expected):
+    """Damaged state is reported and left alone, never silently replaced."""
+    os.makedirs(os.path.join(tmp, 'state'), exist_ok=True)
+    damaged = prepare(os.path.join(tmp, 'state'))
+    before = open(damaged, 'rb').read()
+    d = Daemon(exe, tmp)
+    try:
+        d.proc.wait(timeout=30)
+    finally:
+        rc, log = d.stop()
+    check(rc != 0 and expected in log, f'{what}: refuses to start and says so')
+    check(open(damaged, 'rb').read() == before, f'{what}: left untouched')
+    check(not any(m.startswith('READY=1') for m in d.messages), f'{what}: no READY=1')
+
+
+def half_pki(state):
+    os.makedirs(os.path.join(state, 'pki'), mode=0o700)
+    path = os.path.join(state, 'pki', 'ca.pem')
+    with open(path, 'w') as f:
+        f.write('-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n')
+    return path
+
+
+def bad_leases(state):
+    path = os.path.join(state, 'leases')
+    with open(path, 'w') as f:
+        f.write('this is not a lease file\n\x00\x01')
+    return path
+
+
 def main():
     if os.geteuid() != 0:
         print('needs root (network namespaces, setpriv)')
@@ -396,6 +426,9 @@ def main():
         strict_tests(exe, os.path.join(tmp, 'strict'), update)
         permissive_tests(exe, os.path.join(tmp, 'permissive'))
         bad_config_test(exe, os.path.join(tmp, 'badconf'))
+        bad_state_test(exe, os.path.join(tmp, 'badpki'), 'half-written PKI store', half_pki,
+                       'incomplete or inconsistent')
+        bad_state_test(exe, os.path.join(tmp, 'badleases'), 'corrupt lease file', bad_leases, 'is corrupt')
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f'{len(failures)} failure(s)')
