@@ -26,8 +26,9 @@
         (__builtin_choose_expr(!__builtin_types_compatible_p(typeof(x), typeof(&*(x))),                  \
                                sizeof(x) / sizeof((x)[0]), (void) 0))
 
-#define MIN(a, b) __extension__({ typeof(a) _a = (a); typeof(b) _b = (b); _a < _b ? _a : _b; })
-#define MAX(a, b) __extension__({ typeof(a) _a = (a); typeof(b) _b = (b); _a > _b ? _a : _b; })
+/* Distinct local names so that CLAMP() (MIN inside MAX) does not shadow. */
+#define MIN(a, b) __extension__({ typeof(a) _min_a = (a); typeof(b) _min_b = (b); _min_a < _min_b ? _min_a : _min_b; })
+#define MAX(a, b) __extension__({ typeof(a) _max_a = (a); typeof(b) _max_b = (b); _max_a > _max_b ? _max_a : _max_b; })
 #define CLAMP(x, lo, hi) MIN(MAX((x), (lo)), (hi))
 #define DIV_ROUND_UP(x, y) (((x) + (y) - 1) / (y))
 
