@@ -204,16 +204,22 @@ def main():
     if a.notes and os.path.exists(a.notes):
         notes = [l.strip() for l in open(a.notes) if l.strip()]
     parts = []
+
+    def busy(pred):
+        b = med([r.get("sysbusy") for r in res if pred(r)])
+        return "" if b is None else f"\n\nBoth cores were busy {b:.0%} of the time during these runs (median)."
     sa = section_a(res)
     if sa:
         parts.append("### (a) One unshaped path, TCP\n\n" + sa[0] +
                      "\n\nCPU s/GB: user+system seconds of both VPN processes (client + server) per GB received "
-                     "by iperf3 (the omitted first second burns CPU too, for every system alike).")
+                     "by iperf3 (the omitted first second burns CPU too, for every system alike)." +
+                     busy(lambda r: r.get("scenario") == "unshaped"))
     sb = section_b(res)
     if sb:
         parts.append("### (b) Aggregation (no rates set by hand)\n\n" + sb +
                      "\n\nOpenVPN and raw use path 1, the best single path of each scenario; "
-                     "\"of sum\" is the fraction of the sum of the nominal path rates.")
+                     "\"of sum\" is the fraction of the sum of the nominal path rates." +
+                     busy(lambda r: bool(r.get("sum_mbps"))))
     sc = section_c(res)
     if sc:
         parts.append("### (c) Failover: path 1 of 2 × 50 Mbit/s blackholed for 2 s under bulk TCP\n\n" + sc +
