@@ -43,7 +43,8 @@ for _ in $(seq 50); do [ "$(prop Scheduler)" = flow ] && break; sleep 0.05; done
 [ "$(prop Scheduler)" = flow ] && pass "SIGHUP reloads the profile" || fail "reload: Scheduler=$(prop Scheduler)"
 printf '[Client]\nScheduler=fastest\n' >"$conf"
 kill -HUP "$DAEMON_PID"
-sleep 0.3
+# Wait for the daemon to have handled the reload (its log says so) rather than for a fixed time.
+for _ in $(seq 100); do grep -q "keeping the previous settings" "$TEST_TMP/daemon.log" && break; sleep 0.05; done
 [ "$(prop Scheduler)" = flow ] && kill -0 "$DAEMON_PID" && pass "broken profile on reload: old settings kept" ||
         fail "broken reload: Scheduler=$(prop Scheduler)"
 grep -q "keeping the previous settings" "$TEST_TMP/daemon.log" && pass "broken reload logged" ||

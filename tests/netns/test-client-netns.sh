@@ -33,6 +33,32 @@ same_as_before() { # LABEL
         fi
 }
 count() { grep -c -E -- "$2" <<<"$1"; }
+# Pings that must all be answered: N replies out of N, printed as "R".
+pings() { # DEST COUNT
+        tb_c ping -q -c "$2" -i 0.1 -W 2 "$1" | sed -nE 's/.* ([0-9]+) received.*/\1/p'
+}
+# Both ends must agree on the paths before traffic is asserted: the client's view (fluxifyctl
+# paths) is updated at once, the server's takes its own probes, and until then it may still send
+# the downlink half of a ping over a path the client already gave up. Poll with a deadline rather
+# than sleep and hope (a loaded or sanitizer build is slower, never wrong).
+server_paths_up() { tb_sq 'sum(1 for x in s["sessions"] for c in x["connections"] if c["state"] == "up")'; }
+wait_server_paths_up() { # N TIMEOUT_S
+        local k n=""
+        for ((k = 0; k < $2 * 10; k++)); do
+                n=$(server_paths_up)
+                [ "$n" = "$1" ] && return 0
+                sleep 0.1
+        done
+        tb_log "server: $n paths up, wanted $1 within $2 s"
+        return 1
+}
+# The longest silence between two answered pings of a ping -D log (ms), for the report.
+ping_gap_ms() { # LOG
+        "$TB_PY" -c '
+import re, sys
+ts = [float(m.group(1)) for m in re.finditer(r"^\[(\d+\.\d+)\] \d+ bytes from", open(sys.argv[1]).read(), re.M)]
+print(round(max((b - a for a, b in zip(ts, ts[1:])), default=-1) * 1000))' "$1"
+}
 
 echo "# connect over up1 and up2"
 tb_cctl connect --ifaces up1,up2 || tb_die "fluxifyctl connect failed"
@@ -46,6 +72,8 @@ tb_cctl status
 echo "-----"
 tb_expect "path up1" "$(tb_path_state up1)" up
 tb_expect "path up2" "$(tb_path_state up2)" up
+wait_server_paths_up 2 5
+tb_check "server: both paths up" "$(server_paths_up)" == 2
 
 # The Session object (present only now) matches its checked-in interface description, like the
 # Manager and Connection ones checked by test-client-bus.
@@ -91,24 +119,39 @@ tb_check "TUN has the leased IPv4 address" "$(grep -c -E '"local": ?"10\.8\.0\.'
 tb_check "TUN has the leased IPv6 address" "$(grep -c -E '"local": ?"fd00:8::' <<<"$tun")" == 1
 tb_check "nft table with MSS clamping for forwarded traffic" \
         "$(ip netns exec "$C" nft list table inet fluxify_client_laptop 2>/dev/null | grep -c 'maxseg size set rt mtu')" ">=" 2
-tb_check "ping the server's tunnel address" "$(tb_c ping -q -c 3 -i 0.1 -W 2 10.8.0.1 | sed -nE 's/.* ([0-9]+) received.*/\1/p')" == 3
-tb_check "ping the internet host through the tunnel" "$(tb_c ping -q -c 3 -i 0.1 -W 2 "$TB_INET_ADDR" | sed -nE 's/.* ([0-9]+) received.*/\1/p')" == 3
+tb_check "ping the server's tunnel address" "$(pings 10.8.0.1 3)" == 3
+tb_check "ping the internet host through the tunnel" "$(pings "$TB_INET_ADDR" 3)" == 3
 tb_check "routing journal in the runtime directory" "$(grep -c '"table"' "$TB_RUN/client/run/client/laptop.routes")" ">=" 6
 
 echo "# netlink: uplink carrier lost and back"
+# A ping every 20 ms across the failover measures the gap in delivery; it is reported, not
+# asserted (the failover bar belongs to the e2e suite and bench/, not to a sanitizer build).
+tb_c ping -D -n -i 0.02 -W 1 -w 6 "$TB_INET_ADDR" >"$TB_RUN/failover-ping.log" 2>&1 &
+gap_pid=$!
+sleep 0.5
 t0=$(tb_now)
 ip -n "$C" link set up2 down
 tb_wait_path_state up2 down 2
 t1=$(tb_now)
 tb_check "up2 down after its link went down (s)" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "<" 1
 tb_expect "up1 still up" "$(tb_path_state up1)" up
-tb_check "traffic still flows" "$(tb_c ping -q -c 3 -i 0.1 -W 2 "$TB_INET_ADDR" | sed -nE 's/.* ([0-9]+) received.*/\1/p')" == 3
+# Failover is over once the server also stopped using the dead path; from then on nothing may be
+# lost.
+wait_server_paths_up 1 5
+tb_check "server: one path up after the carrier loss" "$(server_paths_up)" == 1
+tb_check "traffic still flows (every ping answered)" "$(pings "$TB_INET_ADDR" 10)" == 10
+wait "$gap_pid"
+echo "# failover: longest gap between answered pings $(ping_gap_ms "$TB_RUN/failover-ping.log") ms" \
+        "($(grep -c 'bytes from' "$TB_RUN/failover-ping.log") answered, every 20 ms over 6 s)"
 ip -n "$C" link set up2 up
 # The route via the gateway is gone with the link; the testbed's own default route comes back
 # with it as NetworkManager would put it back.
 ip -n "$C" route replace default via 172.16.2.1 dev up2 metric 102
 tb_wait_path_state up2 up 10
 tb_expect "up2 up again" "$(tb_path_state up2)" up
+wait_server_paths_up 2 5
+tb_check "server: both paths up again" "$(server_paths_up)" == 2
+tb_check "traffic flows over both paths again" "$(pings "$TB_INET_ADDR" 5)" == 5
 
 echo "# RemoveInterface / AddInterface, live"
 tb_cctl remove-iface up2 || tb_check "remove-iface up2" 1 == 0
@@ -157,7 +200,11 @@ tb_client_start laptop
 tb_wait_client_state laptop connected 15 || tb_die "AutoConnect=yes did not connect"
 tb_expect "connected by itself (AutoConnect=yes)" "$(tb_client_prop laptop State)" connected
 tb_check "no /1 routes with DefaultRoute=no" "$(ip -n "$C" -4 route show proto 70 | grep -c '/1 dev')" == 0
-tb_check "tunnel still usable with DefaultRoute=no" "$(tb_c ping -q -c 2 -i 0.1 -W 2 10.8.0.1 | sed -nE 's/.* ([0-9]+) received.*/\1/p')" == 2
+# Connected means the control session is set up; the data paths come up after their probes.
+tb_wait_path_state up1 up 10
+tb_wait_path_state up2 up 10
+wait_server_paths_up 2 5
+tb_check "tunnel still usable with DefaultRoute=no" "$(pings 10.8.0.1 3)" == 3
 
 echo "# stop while connected"
 tb_client_stop laptop
