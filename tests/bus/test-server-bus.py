@@ -69,7 +69,7 @@ def start_notify_reader(d):
 class Daemon:
     """A private bus and a fluxifyd-server in a fresh network namespace."""
 
-    def __init__(self, exe, tmp, permissive=False, config='', watchdog_usec=None):
+    def __init__(self, exe, tmp, permissive=False, config='', watchdog_usec=None, as_nobody=False):
         self.tmp = tmp
         self.dirs = {k: os.path.join(tmp, k) for k in ('etc', 'state', 'run', 'bus')}
         for d in self.dirs.values():
@@ -85,6 +85,7 @@ class Daemon:
         self.notify_path = os.path.join(tmp, 'notify')
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(self.notify_path)
+        os.chmod(self.notify_path, 0o777)  # the daemon may run unprivileged
         self.messages = []
         start_notify_reader(self)
 
@@ -93,9 +94,22 @@ class Daemon:
         denv.pop('WATCHDOG_PID', None)
         if watchdog_usec:
             denv['WATCHDOG_USEC'] = str(watchdog_usec)
-        cmd = ['unshare', '-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', exe,
-               '--config-dir', self.dirs['etc'], '--state-dir', self.dirs['state'],
-               '--runtime-dir', self.dirs['run']]
+        args = [exe, '--config-dir', self.dirs['etc'], '--state-dir', self.dirs['state'],
+                '--runtime-dir', self.dirs['run']]
+        if as_nobody:
+            # As the unit runs it: an unprivileged user with CAP_NET_ADMIN only. /dev/net/tun is
+            # 0600 on this image (no udev): give the private mount namespace a 0666 node, as udev would.
+            for k in ('state', 'run'):
+                os.chown(self.dirs[k], 65534, 65534)
+            devdir = os.path.join(tmp, 'dev')
+            os.makedirs(devdir, exist_ok=True)
+            script = ('set -e; ip link set lo up; mount -t tmpfs none "$D"; mknod -m 0666 "$D/tun" c 10 200; '
+                      'mount --bind "$D/tun" /dev/net/tun; exec setpriv --reuid=65534 --regid=65534 '
+                      '--clear-groups --inh-caps=+net_admin --ambient-caps=+net_admin "$@"')
+            denv['D'] = devdir
+            cmd = ['unshare', '-n', '-m', '--propagation', 'private', 'sh', '-c', script, 'sh'] + args
+        else:
+            cmd = ['unshare', '-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh'] + args
         self.log = open(os.path.join(tmp, 'daemon.log'), 'w+')
         self.proc = subprocess.Popen(cmd, env=denv, stdout=self.log, stderr=subprocess.STDOUT)
 
@@ -370,6 +384,30 @@ def permissive_tests(exe, tmp):
     check(rc == 0, 'clean exit (permissive bus)')
 
 
+def unprivileged_test(exe, tmp):
+    """The daemon as its unit runs it (uid 65534 here, CAP_NET_ADMIN only), on a permissive bus:
+    it starts, root and its own uid may change state, any other uid may not."""
+    d = Daemon(exe, tmp, permissive=True, as_nobody=True)
+    try:
+        check(d.wait_notify('READY=1'), 'unprivileged daemon with CAP_NET_ADMIN only: READY=1')
+        p = subprocess.run(['ps', '-o', 'user=', '-p', str(d.proc.pid)], capture_output=True, text=True)
+        check(p.stdout.strip() == 'nobody', f'daemon runs as nobody ({p.stdout.strip()})')
+        check(os.stat(os.path.join(d.dirs['state'], 'pki', 'ca-key.pem')).st_mode & 0o077 == 0, 'CA key is 0600')
+        check(d.call(PKI, PKI_IF, 'IssueCertificate', 'su', 'byroot', '1')[0] == 0, 'root may call IssueCertificate')
+        rc, txt = d.send(PKI, PKI_IF + '.IssueCertificate', 'string:byself', 'uint32:1', user='nobody')
+        check(rc == 0, "the daemon's own uid may call IssueCertificate")
+        other = ['setpriv', '--reuid=2', '--regid=2', '--clear-groups']
+        p = subprocess.run(other + ['dbus-send', '--bus=' + d.address, '--print-reply', '--dest=' + BUS_NAME, PKI,
+                                    PKI_IF + '.IssueCertificate', 'string:byother', 'uint32:1'],
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode != 0 and 'AccessDenied' in p.stdout + p.stderr, 'any other uid: AccessDenied (daemon check)')
+    finally:
+        rc, log = d.stop()
+    check(rc == 0, 'unprivileged daemon: clean exit')
+    if failures:
+        print(log)
+
+
 def bad_config_test(exe, tmp):
     """A malformed file: refuses to start, says file:line, ERRNO= sent."""
     d = Daemon(exe, tmp, config='ControlPort=0\n')
@@ -425,6 +463,7 @@ def main():
     try:
         strict_tests(exe, os.path.join(tmp, 'strict'), update)
         permissive_tests(exe, os.path.join(tmp, 'permissive'))
+        unprivileged_test(exe, os.path.join(tmp, 'unprivileged'))
         bad_config_test(exe, os.path.join(tmp, 'badconf'))
         bad_state_test(exe, os.path.join(tmp, 'badpki'), 'half-written PKI store', half_pki,
                        'incomplete or inconsistent')
