@@ -10,6 +10,7 @@
 
 #include "alloc-util.h"
 #include "client-balance.h"
+#include "client-resume.h"
 #include "client-routing.h"
 #include "client-session.h"
 #include "client-uplink.h"
@@ -260,6 +261,14 @@ static const ControlClientCallbacks control_callbacks = {
         .closed = control_closed,
 };
 
+/* What the session holds of the data plane: only a running tunnel has the session's keys. */
+static SessionKeys session_keys(const Session *s) {
+        return (SessionKeys) {
+                .has_tunnel = s->established && s->tunnel,
+                .session_id = s->info.id,
+        };
+}
+
 static void uplink_control_stop(Session *s, Uplink *u) {
         if (!u->control)
                 return;
@@ -269,6 +278,7 @@ static void uplink_control_stop(Session *s, Uplink *u) {
 }
 
 static int uplink_control_start(Session *s, Uplink *u) {
+        SessionKeys keys = session_keys(s);
         ControlClientConfig cfg = {
                 .bundle = s->bundle,
                 .server_name = s->server_host,
@@ -276,13 +286,18 @@ static int uplink_control_start(Session *s, Uplink *u) {
                 .bind_ifname = u->name,
                 .fwmark = u->table,
                 .protocol = s->protocol,
-                .resume = s->has_resume,
+                /* The server keeps the data keys across a resume: without them, a fresh session. */
+                .resume = session_may_resume(&keys, s->has_resume, s->resume_id),
                 .resume_session_id = s->resume_id,
         };
         int r;
 
         if (u->control || !uplink_is_usable(u))
                 return 0;
+        if (s->has_resume && !cfg.resume) {
+                log_info("No data keys for session %u any more; asking for a new session.", s->resume_id);
+                s->has_resume = false;
+        }
         r = uplink_route_install(s, u);
         if (r < 0)
                 return r;
@@ -944,7 +959,9 @@ static void control_established(ControlClient *c, const ControlSession *cs, void
         Uplink *u = userdata;
         Manager *m = u->manager;
         Session *s = m->session;
-        bool same = s->established && cs->resumed && cs->session_id == s->info.id;
+        SessionKeys keys = session_keys(s);
+        SessionSetup setup = session_setup_classify(&keys, cs->resumed, cs->session_id);
+        bool same = setup == SESSION_SETUP_RESUMED;
         char buf[IN_ADDR_PREFIX_STR_MAX];
         int r;
 
@@ -959,6 +976,21 @@ static void control_established(ControlClient *c, const ControlSession *cs, void
         s->retry = sd_event_source_disable_unref(s->retry);
         s->all_down = sd_event_source_disable_unref(s->all_down);
         s->retry_delay = 0;
+
+        if (setup == SESSION_SETUP_REFUSE) {
+                /* The server resumed a session whose data keys we no longer hold, and it keeps
+                 * using those. Keying the tunnel from this connection's exporter would leave a data
+                 * plane that silently drops everything: end that session and ask for a new one
+                 * (the lease gives the same addresses back). c is freed once this callback returns. */
+                log_warning("Server resumed session %u, but its data keys are gone here; starting a new session.",
+                            cs->session_id);
+                control_client_bye(c, "resume without data keys");
+                control_client_free(c);
+                s->has_resume = false;
+                explicit_bzero(s->resume_token, sizeof s->resume_token);
+                (void) session_start_attempts(s);
+                return;
+        }
 
         if (cs->protocol == CONTROL_PROTOCOL_V2) {
                 s->control = c;

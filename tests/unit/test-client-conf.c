@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The client profile: parsing, errors with file:line, server addresses, rewriting for --save. */
+/* The client profile: parsing, errors with file:line, server addresses, rewriting for --save; and the
+ * other pure part of the client, the resume decisions (client-resume.c). */
 
 #include <check.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include "alloc-util.h"
 #include "check-util.h"
 #include "client-conf.h"
+#include "client-resume.h"
 #include "conf-parser.h"
 #include "fd-util.h"
 
@@ -254,6 +256,36 @@ START_TEST(test_example_profile) {
 }
 END_TEST
 
+/* A resumed control connection keeps the data keys of the connection that created the session
+ * (docs/protocol.md). The client must resume only a session whose keys it still runs, and must not
+ * build a tunnel from the new connection's exporter when the server says "resumed". */
+START_TEST(test_resume_decisions) {
+        SessionKeys running = { .has_tunnel = true, .session_id = 7 };
+        SessionKeys none = { .has_tunnel = false, .session_id = 7 };  /* e.g. the set-up failed */
+
+        /* The normal resume: same session, keys kept. */
+        ck_assert(session_may_resume(&running, true, 7));
+        ck_assert_int_eq(session_setup_classify(&running, true, 7), SESSION_SETUP_RESUMED);
+        /* A fresh session (the server forgot us, or a first connect): new keys. */
+        ck_assert_int_eq(session_setup_classify(&running, false, 9), SESSION_SETUP_NEW);
+        ck_assert_int_eq(session_setup_classify(&none, false, 7), SESSION_SETUP_NEW);
+        ck_assert(!session_may_resume(&running, false, 7));
+        ck_assert(!session_may_resume(&running, true, 0));
+
+        /* The bug: a token but no tunnel. Asking for a resume would get the server's old keys. */
+        ck_assert(!session_may_resume(&none, true, 7));
+        /* And if a resume is granted anyway (an attempt started before the keys went), it is
+         * refused, never keyed from the new exporter. */
+        ck_assert_int_eq(session_setup_classify(&none, true, 7), SESSION_SETUP_REFUSE);
+        /* Keys of another session are not this session's keys. */
+        ck_assert(!session_may_resume(&running, true, 8));
+        ck_assert_int_eq(session_setup_classify(&running, true, 8), SESSION_SETUP_REFUSE);
+
+        ck_assert_str_eq(session_setup_to_string(SESSION_SETUP_REFUSE), "refuse");
+        ck_assert_ptr_null(session_setup_to_string(_SESSION_SETUP_MAX));
+}
+END_TEST
+
 static Suite *client_conf_suite(void) {
         Suite *s = suite_create("client-conf");
         TCase *tc = tcase_create("conf");
@@ -266,6 +298,7 @@ static Suite *client_conf_suite(void) {
         tcase_add_test(tc, test_update_text);
         tcase_add_test(tc, test_string_tables);
         tcase_add_test(tc, test_example_profile);
+        tcase_add_test(tc, test_resume_decisions);
         suite_add_tcase(s, tc);
         return s;
 }
