@@ -175,6 +175,8 @@ static const sd_bus_vtable session_vtable[] = {
         SD_BUS_PROPERTY("ClientName", "s", NULL, offsetof(Session, client_name), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Addresses", "as", property_get_addresses, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("CreatedUSec", "t", NULL, offsetof(Session, created_realtime), SD_BUS_VTABLE_PROPERTY_CONST),
+        /* Beyond DESIGN.md §2, like client1.Session: 1 = legacy (Go) client, 2 = native. */
+        SD_BUS_PROPERTY("Protocol", "u", NULL, offsetof(Session, protocol), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Connections", "ao", property_get_connections, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("RxBytes", "t", property_get_stat, 0, 0),

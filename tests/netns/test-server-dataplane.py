@@ -181,6 +181,7 @@ def session_checks(d, client, update):
     check(d.get(spath, SESSION_IF, 'Id') == sid, 'Session.Id')
     check(d.get(spath, SESSION_IF, 'Addresses') == ['10.8.0.2/24', 'fd00:8::2/64'], 'Session.Addresses from the pool')
     check(d.get(spath, SESSION_IF, 'State') == 'active', 'Session.State active')
+    check(d.get(spath, SESSION_IF, 'Protocol') == 2, 'Session.Protocol 2')
     check(abs(d.get(spath, SESSION_IF, 'CreatedUSec') / 1e6 - time.time()) < 120, 'Session.CreatedUSec is realtime')
     conns = d.get(spath, SESSION_IF, 'Connections') or []
     check(len(conns) == 2, f'two Connection objects ({len(conns)})')
@@ -450,6 +451,7 @@ def run(exe, client_exe, tmp, update):
         rc, out, _ = d.call(ROOT, MGR_IF, 'ListSessions')
         legacy_sessions = [x for x in (out['data'][0] if rc == 0 else []) if x[1] == 'legacy']
         check(len(legacy_sessions) == 1, 'version 1 session listed (it lives until LegacyIdleTimeoutSec)')
+        check(all(d.get(x[2], SESSION_IF, 'Protocol') == 1 for x in legacy_sessions), 'Session.Protocol 1')
         for x in legacy_sessions:
             d.send(x[2], SESSION_IF + '.Terminate', 'string:done')
         n = d.get(ROOT, MGR_IF, 'SessionCount')
