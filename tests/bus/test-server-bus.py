@@ -373,9 +373,16 @@ def denied_calls(d, how):
 
 def permissive_tests(exe, tmp):
     """The policy lets everything through: the daemon's own check must refuse."""
-    d = Daemon(exe, tmp, permissive=True, watchdog_usec=400000)
+    d = Daemon(exe, tmp, permissive=True, watchdog_usec=400000,
+               config='Listen=127.0.0.1 ::1\nControlPort=9443\nDataPort=9000\n')
     try:
         check(d.wait_notify('READY=1'), 'READY=1 (permissive bus)')
+        ss = subprocess.run(['nsenter', '-t', str(daemon_pid(d)), '-n', 'ss', '-Hlntu'], capture_output=True,
+                            text=True).stdout.split()
+        check(sorted(x for x in ss if ':9' in x) == sorted(['127.0.0.1:9000', '[::1]:9000', '127.0.0.1:9443', '[::1]:9443']),
+              f'Listen=, ControlPort=, DataPort= honoured ({[x for x in ss if ":9" in x]})')
+        check(d.get(ROOT, MGR_IF, 'ControlPort') == 9443 and d.get(ROOT, MGR_IF, 'DataPort') == 9000,
+              'ControlPort/DataPort properties follow the configuration')
         check(d.wait_notify('WATCHDOG=1', 3), 'WATCHDOG=1 pings with WATCHDOG_USEC set')
         check(d.call(PKI, PKI_IF, 'ListCertificates', user='nobody')[0] == 0, 'nobody may ListCertificates (permissive)')
         denied_calls(d, 'daemon check')
