@@ -110,9 +110,14 @@ tb_c iperf3 -c "$TB_SERVER_ADDR" -B 172.16.2.2 -u -b 40M -l 1400 -t 2 -J >"$J" 2
 tb_check "20 Mbit/s path: UDP at 40 Mbit/s, loss (%)" "$(tb_jq "$J" 'round(d["end"]["sum"]["lost_percent"], 1)')" '>=' 35
 
 # 4. Emulator throughput: 100 Mbit/s path with 5 ms each way through pathemu.
+emu_ticks() { sed -E 's/^.*\) //' "/proc/$(tb_pid pathemu-r3)/stat" | awk '{print $12 + $13}'; }
+t0=$(emu_ticks) w0=$(date +%s%N)
 tb_c iperf3 -c "$TB_SERVER_ADDR" -B 172.16.3.2 -t 3 -O 1 -J >"$J" 2>&1
+t1=$(emu_ticks) w1=$(date +%s%N)
 fast=$(tb_jq "$J" 'round(d["end"]["sum_received"]["bits_per_second"]/1e6, 2)')
 tb_check "100 Mbit/s + 10 ms RTT via pathemu: TCP (Mbit/s)" "$fast" '>=' 85
+echo "     pathemu CPU at ~$fast Mbit/s: $(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v w=$((w1 - w0)) \
+        'BEGIN {printf "%.1f %% of one core", t / hz / (w / 1e9) * 100}')"
 tb_c ping -q -c 10 -i 0.05 -I 172.16.3.2 "$TB_SERVER_ADDR" >"$TB_RUN/ping3" 2>&1
 tb_check "100 Mbit/s path: RTT avg (ms)" "$(sed -nE 's|.*= [0-9.]+/([0-9.]+)/.*|\1|p' "$TB_RUN/ping3")" '>=' 9.5
 
