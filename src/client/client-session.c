@@ -86,6 +86,11 @@ struct Session {
         uint8_t *tun_buf;
         size_t tun_buf_size;
         uint64_t rx_base, tx_base;      /* counters of earlier tunnels of this session */
+
+        /* Routes the server pushed, as installed (through m->routing: tagged and journaled); all
+         * point into the TUN, so they go with it (routing_remove_oif()). */
+        RtnlRoute *pushed;
+        size_t n_pushed;
 };
 
 static void session_schedule_retry(Session *s, const char *why);
@@ -251,8 +256,15 @@ static void uplink_route_remove(Session *s, Uplink *u) {
 
 static void control_established(ControlClient *c, const ControlSession *cs, void *userdata);
 static void control_closed(ControlClient *c, int error, const char *message, void *userdata);
+static void session_apply_push(Session *s, char *const *routes, char *const *dns);
+
 static void control_message(ControlClient *c, const ControlMsg *msg, void *userdata) {
-        /* Rekey notices are handled by the data plane; pushed routes/DNS are not applied yet. */
+        Uplink *u = userdata;
+        Session *s = u->manager->session;
+
+        /* Rekey notices are informational: the data plane follows the epoch byte. */
+        if (msg->type == CONTROL_MSG_PUSH && s && c == s->control)
+                session_apply_push(s, msg->push.routes, msg->push.dns);
 }
 
 static const ControlClientCallbacks control_callbacks = {
@@ -792,6 +804,122 @@ static void session_nft_remove(Session *s) {
                 (void) nft_table_delete("inet", name, NULL);
 }
 
+/* ------------------------------------------------------------------ pushed routes */
+
+static bool route_key_equal(const RtnlRoute *a, const RtnlRoute *b) {
+        return a->family == b->family && a->dst_prefixlen == b->dst_prefixlen &&
+               in_addr_equal(a->family, &a->dst, &b->dst);
+}
+
+static bool route_in(const RtnlRoute *list, size_t n, const RtnlRoute *r) {
+        for (size_t i = 0; i < n; i++)
+                if (route_key_equal(&list[i], r))
+                        return true;
+        return false;
+}
+
+static void session_pushed_remove(Session *s) {
+        for (size_t i = 0; i < s->n_pushed; i++)
+                (void) routing_remove_route(s->manager->routing, &s->pushed[i]);
+        s->pushed = mfree(s->pushed);
+        s->n_pushed = 0;
+}
+
+/* Is a route with r's key (main table, metric 0) already there and not one we pushed? Then it is
+ * the admin's, or our own default /1: a push never replaces it (and removing the push later must
+ * not remove it either). */
+static bool session_route_taken(Session *s, const RtnlRoute *kernel, size_t n_kernel, const RtnlRoute *r) {
+        for (size_t i = 0; i < n_kernel; i++)
+                if (route_key_equal(&kernel[i], r) && kernel[i].metric == 0 &&
+                    !route_in(s->pushed, s->n_pushed, r))
+                        return true;
+        return false;
+}
+
+/* Appends the route(s) for one pushed CIDR to want[]: a default route becomes the two /1 halves,
+ * like DefaultRoute= (the original default stays untouched). */
+static size_t push_expand(Session *s, const char *cidr, RtnlRoute *want) {
+        union in_addr_union a;
+        uint8_t plen;
+        int family;
+
+        if (in_addr_prefix_from_string(cidr, false, &family, &a, &plen) < 0 || in_addr_mask(family, &a, plen) < 0)
+                return 0;
+        if ((family == AF_INET && !s->lease.has4) || (family == AF_INET6 && !s->lease.has6)) {
+                log_info("Pushed route %s ignored: no address of that family in the tunnel.", cidr);
+                return 0;
+        }
+        if (plen > 0) {
+                want[0] = (RtnlRoute) { .family = family, .dst = a, .dst_prefixlen = plen, .oif = s->tun_ifindex };
+                return 1;
+        }
+        if (!s->manager->config.default_route) {
+                log_info("Pushed default route %s ignored (DefaultRoute=no).", cidr);
+                return 0;
+        }
+        for (int half = 0; half < 2; half++) {
+                want[half] = (RtnlRoute) { .family = family, .dst_prefixlen = 1, .oif = s->tun_ifindex };
+                if (half == 1)
+                        want[half].dst.bytes[0] = 0x80;
+        }
+        return 2;
+}
+
+/* A push replaces the previous one: routes no longer listed go, new ones are installed. DNS
+ * servers are only logged (fluxifyd-client(8): resolver configuration is left to the admin). */
+static void session_apply_push(Session *s, char *const *routes, char *const *dns) {
+        Manager *m = s->manager;
+        _cleanup_(freep) RtnlRoute *want = NULL, *kernel4 = NULL, *kernel6 = NULL, *keep = NULL;
+        size_t n_want = 0, n_keep = 0, n4 = 0, n6 = 0;
+
+        if (!s->established || s->tun_ifindex <= 0 || !m->routing)
+                return;
+        if (dns && dns[0])
+                log_info("Server pushed %zu DNS server(s) (first %s); not applied, see fluxifyd-client(8).",
+                         strv_length((char **) dns), dns[0]);
+
+        want = new0(RtnlRoute, 2 * CONTROL_PUSH_MAX);
+        keep = new0(RtnlRoute, 2 * CONTROL_PUSH_MAX);
+        if (!want || !keep) {
+                log_oom();
+                return;
+        }
+        for (size_t i = 0; routes && routes[i] && i < CONTROL_PUSH_MAX; i++)
+                n_want += push_expand(s, routes[i], want + n_want);
+        (void) rtnl_route_list(m->rtnl, AF_INET, RT_TABLE_MAIN, &kernel4, &n4);
+        (void) rtnl_route_list(m->rtnl, AF_INET6, RT_TABLE_MAIN, &kernel6, &n6);
+
+        /* Withdrawn routes first. */
+        for (size_t i = 0; i < s->n_pushed; i++)
+                if (!route_in(want, n_want, &s->pushed[i]))
+                        (void) routing_remove_route(m->routing, &s->pushed[i]);
+        for (size_t i = 0; i < n_want; i++) {
+                const RtnlRoute *r = &want[i];
+                char buf[IN_ADDR_PREFIX_STR_MAX];
+                int k;
+
+                if (route_in(keep, n_keep, r))
+                        continue; /* listed twice */
+                (void) in_addr_to_string(r->family, &r->dst, buf, sizeof buf);
+                if (r->family == AF_INET ? session_route_taken(s, kernel4, n4, r) : session_route_taken(s, kernel6, n6, r)) {
+                        log_info("Pushed route %s/%u ignored: a route to that prefix is already there.", buf,
+                                 r->dst_prefixlen);
+                        continue;
+                }
+                k = routing_add_route(m->routing, r);
+                if (k < 0) {
+                        log_warning_errno(k, "Failed to install the pushed route %s/%u, ignoring: %m", buf, r->dst_prefixlen);
+                        continue;
+                }
+                keep[n_keep++] = *r;
+        }
+        free(s->pushed);
+        s->pushed = TAKE_PTR(keep);
+        s->n_pushed = n_keep;
+        log_info("Server pushed %zu route(s); %zu installed into %s.", routes ? strv_length((char **) routes) : 0,
+                 n_keep, s->tun_name);
+}
+
 static int info_fill(Session *s, const ControlSession *cs) {
         char buf[IN_ADDR_PREFIX_STR_MAX + 8];
         size_t n = 0;
@@ -836,9 +964,15 @@ static void session_data_down(Session *s, bool keep_tun) {
         }
         s->tick = sd_event_source_disable_unref(s->tick);
         s->tunnel = flux_tunnel_free(s->tunnel);
-        if (keep_tun)
+        if (keep_tun) {
+                /* A new session over the kept TUN: its server pushes its own routes. */
+                session_pushed_remove(s);
                 return;
+        }
 
+        /* The pushed routes point into the TUN: routing_remove_oif() below takes them. */
+        s->pushed = mfree(s->pushed);
+        s->n_pushed = 0;
         if (s->established) {
                 (void) session_bus_emit_removed(m);
                 s->established = false;

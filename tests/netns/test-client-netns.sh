@@ -210,6 +210,87 @@ echo "# stop while connected"
 tb_client_stop laptop
 same_as_before "after stopping the daemon"
 
+echo "# server-pushed routes (a control server that pushes; the real one does not push yet)"
+# A minimal version-2 control server with the real server's certificate: it answers the request,
+# pushes routes and DNS, answers a resume as resumed, and sends a second push once asked to
+# (a file appears). There is no data plane behind it; the routes are what is checked.
+cat >"$TB_RUN/push-server.py" <<'PYEOF'
+import base64, json, os, socket, ssl, sys, time
+pki, addr, port, trigger = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+routes = sys.argv[5].split(",")
+routes2 = sys.argv[6].split(",")
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+ctx.num_tickets = 0
+ctx.load_cert_chain(pki + "/server.pem", pki + "/server-key.pem")
+ctx.load_verify_locations(pki + "/ca.pem")
+ctx.verify_mode = ssl.CERT_REQUIRED
+ls = socket.create_server((addr, port))
+print("listening", flush=True)
+send = lambda c, o: c.sendall(json.dumps(o, separators=(",", ":")).encode() + b"\n")
+while True:
+    raw, _ = ls.accept()
+    try:
+        c = ctx.wrap_socket(raw, server_side=True)
+        buf = b""
+        while b"\n" not in buf:
+            d = c.recv(4096)
+            if not d:
+                raise EOFError
+            buf += d
+        req = json.loads(buf.split(b"\n")[0])
+        print("request", json.dumps(req), flush=True)
+        send(c, {"type": "response", "protocol": 2, "session_id": 4242, "udp_port": 8999,
+                 "client_ip": "10.9.0.2", "client_prefix": 24, "client_ip6": "fd00:9::2",
+                 "client_prefix6": 64, "mtu": 1400, "keepalive": 25, "resumed": "resume" in req,
+                 "resume_token": base64.b64encode(b"Z" * 32).decode()})
+        send(c, {"type": "push", "routes": routes, "dns": ["10.9.0.1"]})
+        c.settimeout(0.1)
+        while True:
+            if os.path.exists(trigger):
+                os.unlink(trigger)
+                routes = routes2
+                send(c, {"type": "push", "routes": routes})
+                print("pushed again", flush=True)
+            try:
+                if not c.recv(4096):
+                    break
+            except (socket.timeout, ssl.SSLWantReadError):
+                pass
+    except Exception as e:
+        print("connection:", repr(e), flush=True)
+    finally:
+        raw.close()
+PYEOF
+PUSH_PORT=9443
+tb_spawn push-server "$TB_P-s" "$TB_PY" -u "$TB_RUN/push-server.py" "$TB_RUN/server/state/pki" "$TB_SERVER_ADDR" \
+        "$PUSH_PORT" "$TB_RUN/push-again" "10.77.0.0/16,fd77::/48,0.0.0.0/0,10.9.0.0/24,10.77.0.0/16" "10.78.0.0/16"
+tb_wait_for 10 grep -q listening "$TB_RUN/logs/push-server.log" || tb_die "push server did not start"
+TB_CLIENT_CONF_EXTRA="Server=$TB_SERVER_ADDR:$PUSH_PORT" tb_client_config laptop up1,up2
+sed -i "0,/^Server=$TB_SERVER_ADDR\$/{/^Server=$TB_SERVER_ADDR\$/d}" "$TB_RUN/client/etc/client/laptop.conf"
+tb_client_start laptop
+tb_cctl connect --ifaces up1,up2 || tb_die "connect to the pushing server failed"
+pushed4() { ip -n "$C" -4 route show proto 70 dev flx-laptop; }
+tb_wait_for 10 sh -c "ip -n '$C' -4 route show proto 70 dev flx-laptop | grep -q '^10\.77\.0\.0/16'"
+tb_check "pushed IPv4 route into the tunnel, tagged" "$(count "$(pushed4)" '^10\.77\.0\.0/16 ')" == 1
+tb_check "pushed IPv6 route into the tunnel, tagged" \
+        "$(count "$(ip -n "$C" -6 route show proto 70 dev flx-laptop)" '^fd77::/48 ')" == 1
+tb_check "pushed default: the /1 halves, once" "$(count "$(pushed4)" '^(0\.0\.0\.0|128\.0\.0\.0)/1 ')" == 2
+tb_check "pushed on-link prefix: the kernel's route kept" "$(count "$(pushed4)" '^10\.9\.0\.0/24 ')" == 0
+tb_check "pushed routes journaled" "$(grep -o '"oif"' "$TB_RUN/client/run/client/laptop.routes" | wc -l)" ">=" 7
+tb_check "pushed DNS logged, not applied" "$(grep -c 'pushed 1 DNS server' "$TB_RUN/logs/client-laptop.log")" ">=" 1
+touch "$TB_RUN/push-again"
+tb_wait_for 10 sh -c "ip -n '$C' -4 route show proto 70 dev flx-laptop | grep -q '^10\.78\.0\.0/16'"
+tb_check "a new push: its route installed" "$(count "$(pushed4)" '^10\.78\.0\.0/16 ')" == 1
+tb_check "a new push: withdrawn route removed" "$(count "$(pushed4)" '^10\.77\.0\.0/16 ')" == 0
+tb_check "a new push: withdrawn IPv6 route removed" \
+        "$(count "$(ip -n "$C" -6 route show proto 70 dev flx-laptop)" '^fd77::/48 ')" == 0
+tb_check "a new push: the default /1 halves stay" "$(count "$(pushed4)" '^(0\.0\.0\.0|128\.0\.0\.0)/1 ')" == 2
+tb_cctl disconnect || tb_check "fluxifyctl disconnect" 1 == 0
+same_as_before "pushed routes removed on disconnect"
+tb_client_stop laptop
+tb_stop push-server
+
 # Sanitizer builds: the daemon's log (every start of this run) must hold no report.
 tb_check "no sanitizer report in the client's log" \
         "$(grep -c -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TB_RUN/logs/client-laptop.log")" == 0 ||
