@@ -97,7 +97,15 @@ typedef struct Sim {
         /* Send timestamps of generated packets (by counter), for latency. */
         usec_t *sent_at;
         size_t sent_at_size;
+        /* A sparse ping stream client -> server (SIM_PING_PORT, send time at offset 32), alongside
+         * any other traffic; not counted in the sink, never acknowledged. 0 = off. */
+        usec_t ping_interval, ping_next;
+        uint64_t ping_sent, ping_received;
+        usec_t ping_sum, ping_max, ping_min;
 } Sim;
+
+#define SIM_PING_PORT 7000
+#define SIM_PING_SIZE 84
 
 static inline usec_t sim_min(usec_t a, usec_t b) {
         return a < b ? a : b;
@@ -265,6 +273,18 @@ static inline void sim_deliver(FluxTunnel *t, const uint8_t *ip, size_t len, voi
 
         ck_assert_uint_ge(len, 32);
         memcpy(&c, ip + 28, 4);
+        if (t == s->server && len >= 40 && ip[20] == SIM_PING_PORT >> 8 && ip[21] == (SIM_PING_PORT & 0xff)) {
+                usec_t sent, l;
+
+                memcpy(&sent, ip + 32, sizeof(sent));
+                l = s->now - sent;
+                s->ping_received++;
+                s->ping_sum += l;
+                s->ping_max = MAX(s->ping_max, l);
+                if (s->ping_min == 0 || l < s->ping_min)
+                        s->ping_min = l;
+                return;
+        }
         if (k->packets > 0 && c < k->last_counter)
                 k->out_of_order++;
         k->last_counter = c;
@@ -433,6 +453,27 @@ static inline void sim_traffic_send(Sim *s, SimTraffic *g) {
         ck_assert_int_ge(flux_tunnel_send_ip(g->downlink ? s->server : s->client, s->now, pkt, n), 0);
 }
 
+static inline void sim_ping_send(Sim *s) {
+        uint8_t pkt[SIM_PING_SIZE];
+        size_t n = sim_make_ip(pkt, sizeof(pkt), SIM_CLIENT_IP, SIM_SERVER_IP, (uint32_t) s->ping_sent, SIM_PING_PORT);
+
+        memcpy(pkt + 32, &s->now, sizeof(s->now));
+        s->ping_sent++;
+        ck_assert_int_ge(flux_tunnel_send_ip(s->client, s->now, pkt, n), 0);
+}
+
+/* Starts a ping every `interval` (0 stops it) and clears its statistics. */
+static inline void sim_ping_start(Sim *s, usec_t interval) {
+        s->ping_interval = interval;
+        s->ping_next = s->now;
+        s->ping_sent = s->ping_received = 0;
+        s->ping_sum = s->ping_max = s->ping_min = 0;
+}
+
+static inline usec_t sim_ping_mean(const Sim *s) {
+        return s->ping_received ? s->ping_sum / s->ping_received : 0;
+}
+
 static inline void sim_cut(Sim *s, int path, bool cut) {
         s->up[path].cut = s->down[path].cut = cut;
 }
@@ -464,6 +505,8 @@ static inline void sim_run(Sim *s, usec_t until, SimTraffic *g) {
                 t = sim_min(t, sim_max(ws, s->now));
                 if (g && g->rate > 0 && !s->tcp.enabled)
                         t = sim_min(t, sim_max(g->next, s->now));
+                if (s->ping_interval != 0)
+                        t = sim_min(t, sim_max(s->ping_next, s->now));
                 if (g && s->tcp.enabled) {
                         sim_tcp_timeout(s, g->counter);
                         if (sim_tcp_inflight(s, g->counter) < (uint64_t) s->tcp.cwnd)
@@ -497,6 +540,10 @@ static inline void sim_run(Sim *s, usec_t until, SimTraffic *g) {
                         ck_assert_int_ge(flux_tunnel_tick(s->client, s->now), 0);
                 if (ws <= s->now)
                         ck_assert_int_ge(flux_tunnel_tick(s->server, s->now), 0);
+                if (s->ping_interval != 0 && s->ping_next <= s->now) {
+                        sim_ping_send(s);
+                        s->ping_next += s->ping_interval;
+                }
                 if (g && s->tcp.enabled) {
                         if (sim_tcp_inflight(s, g->counter) < (uint64_t) s->tcp.cwnd) {
                                 ck_assert_uint_lt(g->counter, s->tcp.state_size);
