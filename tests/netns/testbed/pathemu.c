@@ -370,7 +370,8 @@ static void usage(FILE *f) {
               "SIGHUP re-reads --config; SIGUSR1 prints counters.\n", f);
 }
 
-int main(int argc, char **argv) {
+/* Returns 0 to run, 1 when done (--help), or a negative errno for a usage error. */
+static int parse_argv(int argc, char **argv, unsigned *ret_base, bool *ret_fail_open) {
         static const struct option opts[] = {
                 { "queue", required_argument, NULL, 'q' },
                 { "config", required_argument, NULL, 'f' },
@@ -383,41 +384,44 @@ int main(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        unsigned base = 0;
+        unsigned long base = 0;
         bool fail_open = true;
-        int c;
+        int c, r = 0;
 
-        rng_state ^= (uint64_t) now_ns() ^ ((uint64_t) getpid() << 32);
-        while ((c = getopt_long(argc, argv, "q:f:c:s:b:S:FL:h", opts, NULL)) >= 0) {
+        while (r >= 0 && (c = getopt_long(argc, argv, "q:f:c:s:b:S:FL:h", opts, NULL)) >= 0) {
                 switch (c) {
-                case 'q': base = (unsigned) strtoul(optarg, NULL, 0); break;
+                case 'q': base = strtoul(optarg, NULL, 0); break;
                 case 'f': config_path = optarg; break;
-                case 'c': if (apply_line("c2s", optarg) < 0) return 2; break;
-                case 's': if (apply_line("s2c", optarg) < 0) return 2; break;
-                case 'b': if (apply_line("both", optarg) < 0) return 2; break;
+                case 'c': r = apply_line("c2s", optarg); break;
+                case 's': r = apply_line("s2c", optarg); break;
+                case 'b': r = apply_line("both", optarg); break;
                 case 'S': rng_state = strtoull(optarg, NULL, 0) | 1; break;
                 case 'F': fail_open = false; break;
                 case 'L': slack_ns = strtoull(optarg, NULL, 0) * 1000; break;
-                case 'h': usage(stdout); return 0;
-                default: usage(stderr); return 2;
+                case 'h': usage(stdout); return 1;
+                default: r = -EINVAL;
                 }
         }
-        if (base > 65534) {
+        if (r < 0 || base > 65534) {
                 usage(stderr);
-                return 2;
+                return -EINVAL;
         }
-        dirs[0].queue_num = (uint16_t) base;
-        dirs[1].queue_num = (uint16_t) (base + 1);
-        if (config_path && load_config(config_path) < 0)
-                return 1;
+        *ret_base = (unsigned) base;
+        *ret_fail_open = fail_open;
+        return 0;
+}
+
+static int setup_netlink(bool fail_open) {
+        int fd, one = 1, rcvbuf = 8 << 20;
 
         nl = mnl_socket_open(NETLINK_NETFILTER);
         if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
                 fprintf(stderr, "pathemu: netlink socket: %m\n");
-                return 1;
+                return -errno;
         }
         portid = mnl_socket_get_portid(nl);
-        int fd = mnl_socket_get_fd(nl), one = 1, rcvbuf = 8 << 20;
+        fd = mnl_socket_get_fd(nl);
+        /* Overruns must not kill the loop; a large buffer absorbs bursts between wake-ups. */
         (void) setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one));
         if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
                 (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
@@ -425,30 +429,49 @@ int main(int argc, char **argv) {
                 int r = bind_queue(dirs[i].queue_num, fail_open);
                 if (r < 0) {
                         fprintf(stderr, "pathemu: binding queue %u: %s\n", dirs[i].queue_num, strerror(-r));
-                        return 1;
+                        return r;
                 }
         }
+        return fd;
+}
 
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGHUP);
-        sigaddset(&mask, SIGUSR1);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-        if (sfd < 0 || tfd < 0) {
-                fprintf(stderr, "pathemu: signalfd/timerfd: %m\n");
-                return 1;
-        }
-        print_params();
-        fprintf(stderr, "pathemu: ready\n");
-
-        static char rbuf[256 * 1024];
-        uint64_t armed = UINT64_MAX;
+/* Handles pending signals; returns false once asked to stop. */
+static bool handle_signals(int sfd) {
+        struct signalfd_siginfo si;
         bool running = true;
-        while (running) {
+
+        while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                if (si.ssi_signo == SIGHUP && config_path) {
+                        if (load_config(config_path) >= 0)
+                                print_params();
+                } else if (si.ssi_signo == SIGUSR1)
+                        print_stats();
+                else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+                        running = false;
+        }
+        return running;
+}
+
+/* Drains a bounded batch of queued packets. */
+static void receive_batch(int fd) {
+        static char rbuf[256 * 1024];
+
+        for (int k = 0; k < RECV_BATCH; k++) {
+                ssize_t n = recv(fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno != EAGAIN && errno != EINTR && errno != ENOBUFS)
+                                fprintf(stderr, "pathemu: recv: %m\n");
+                        return;
+                }
+                uint64_t now = now_ns();
+                (void) mnl_cb_run(rbuf, (size_t) n, 0, portid, queue_cb, &now);
+        }
+}
+
+static int run(int fd, int sfd, int tfd) {
+        uint64_t armed = UINT64_MAX;
+
+        for (;;) {
                 struct pollfd pfd[3] = {
                         { .fd = fd, .events = POLLIN },
                         { .fd = tfd, .events = POLLIN },
@@ -458,36 +481,16 @@ int main(int argc, char **argv) {
                         if (errno == EINTR)
                                 continue;
                         fprintf(stderr, "pathemu: poll: %m\n");
-                        return 1;
+                        return -errno;
                 }
-                if (pfd[2].revents & POLLIN) {
-                        struct signalfd_siginfo si;
-                        while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-                                if (si.ssi_signo == SIGHUP && config_path) {
-                                        if (load_config(config_path) >= 0)
-                                                print_params();
-                                } else if (si.ssi_signo == SIGUSR1)
-                                        print_stats();
-                                else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-                                        running = false;
-                        }
-                }
+                if ((pfd[2].revents & POLLIN) && !handle_signals(sfd))
+                        return 0;
                 if (pfd[1].revents & POLLIN) {
                         uint64_t exp;
                         (void) read(tfd, &exp, sizeof(exp));
                         armed = UINT64_MAX;
                 }
-                /* Drain a bounded batch of queued packets. */
-                for (int k = 0; k < RECV_BATCH; k++) {
-                        ssize_t n = recv(fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
-                        if (n < 0) {
-                                if (errno != EAGAIN && errno != EINTR && errno != ENOBUFS)
-                                        fprintf(stderr, "pathemu: recv: %m\n");
-                                break;
-                        }
-                        uint64_t now = now_ns();
-                        (void) mnl_cb_run(rbuf, (size_t) n, 0, portid, queue_cb, &now);
-                }
+                receive_batch(fd);
                 uint64_t next = release_due(now_ns());
                 (void) out_flush();
                 if (next != UINT64_MAX && next != armed) {
@@ -495,15 +498,52 @@ int main(int argc, char **argv) {
                                 .it_value.tv_sec = (time_t) (next / 1000000000ULL),
                                 .it_value.tv_nsec = (long) (next % 1000000000ULL),
                         };
-                        timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
+                        (void) timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
                         armed = next;
                 }
         }
+}
+
+int main(int argc, char **argv) {
+        unsigned base;
+        bool fail_open;
+        sigset_t mask;
+        int r, fd, sfd, tfd;
+
+        rng_state ^= (uint64_t) now_ns() ^ ((uint64_t) getpid() << 32);
+        r = parse_argv(argc, argv, &base, &fail_open);
+        if (r != 0)
+                return r > 0 ? 0 : 2;
+        dirs[0].queue_num = (uint16_t) base;
+        dirs[1].queue_num = (uint16_t) (base + 1);
+        if (config_path && load_config(config_path) < 0)
+                return 1;
+        fd = setup_netlink(fail_open);
+        if (fd < 0)
+                return 1;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGUSR1);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        if (sfd < 0 || tfd < 0) {
+                fprintf(stderr, "pathemu: signalfd/timerfd: %m\n");
+                return 1;
+        }
+        print_params();
+        fprintf(stderr, "pathemu: ready\n");
+
+        r = run(fd, sfd, tfd);
+
         /* Release what is still held so a stopped emulator does not eat packets. */
         slack_ns = 0;
         (void) release_due(UINT64_MAX);
         (void) out_flush();
         print_stats();
         mnl_socket_close(nl);
-        return 0;
+        return r < 0 ? 1 : 0;
 }
