@@ -471,6 +471,9 @@ def run(exe, client_exe, tmp, update):
         addrs = {c.events['established']['address4'] for c in clients if 'established' in c.events}
         check(len(addrs) == n, f'{n} distinct client addresses')
         check(d.get(ROOT, MGR_IF, 'SessionCount') == n, f'SessionCount {n}')
+        with open(f'/proc/{d.proc.pid}/status') as f:
+            print('server with', n, 'sessions:', ' '.join(l.split(':')[0] + '=' + l.split()[1] + 'kB'
+                                                          for l in f if l.startswith(('VmRSS', 'RssAnon'))))
         time.sleep(0.3)
         check(f'STATUS={n} sessions, {2 * n} paths up' in d.messages, f'STATUS={n} sessions, {2 * n} paths up')
         rc, out, _ = d.call(ROOT, MGR_IF, 'ListSessions')
