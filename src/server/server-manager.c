@@ -302,6 +302,11 @@ static int manager_load_config(Manager *m, ServerConfig **ret) {
         r = server_config_load(m->config_path, ret, &msg);
         if (r < 0)
                 return log_error_errno(r, "%s", msg ?: "Failed to load the configuration: %m");
+        if ((*ret)->compression == SERVER_COMPRESSION_GZIP)
+                /* The tunnel engine inflates gzip-flagged version 1 packets but has no switch to
+                 * compress what it sends. */
+                log_notice("Compression=gzip: compressed packets from version 1 peers are accepted, "
+                           "but this server sends uncompressed.");
         return 0;
 }
 
