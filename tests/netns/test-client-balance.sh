@@ -61,6 +61,9 @@ tb_check "up1 RTT measured" "$(path up1 RTTUSec)" ">" 0
 tb_expect "up2 local address" "$(path up2 LocalAddress)" 172.16.2.2
 tb_expect "probe target" "$(path up1 RemoteAddress)" "$TB_SERVER_ADDR"
 tb_check "far host reachable" "$(tb_c ping -q -c 3 -i 0.1 -W 2 "$TB_SERVER_ADDR" | sed -nE 's/.* ([0-9]+) received.*/\1/p')" == 3
+# IPv4 only, as fluxifyd-client(8) documents: IPv6 routing is left entirely to the host.
+tb_check "IPv6 untouched: no routes of ours" "$(ip -n "$C" -6 route show table all proto 70 | wc -l)" == 0
+tb_check "IPv6 untouched: no rules of ours" "$(ip -n "$C" -6 rule show | grep -c -E '^25[0-9]{3}:')" == 0
 
 echo "# router 1 stops forwarding: probes fail, its nexthop goes"
 tb_cut 1
