@@ -219,6 +219,7 @@ import base64, json, os, socket, ssl, sys, time
 pki, addr, port, trigger = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 routes = sys.argv[5].split(",")
 routes2 = sys.argv[6].split(",")
+lies = int(sys.argv[7]) if len(sys.argv) > 7 else 0  # fresh requests answered "resumed": true
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.minimum_version = ssl.TLSVersion.TLSv1_3
 ctx.num_tickets = 0
@@ -239,10 +240,15 @@ while True:
                 raise EOFError
             buf += d
         req = json.loads(buf.split(b"\n")[0])
-        print("request", json.dumps(req), flush=True)
+        buf = buf.split(b"\n", 1)[1]
+        print("request", json.dumps(req, sort_keys=True), flush=True)
+        resumed = "resume" in req
+        if not resumed and lies > 0:
+            lies -= 1
+            resumed = True
         send(c, {"type": "response", "protocol": 2, "session_id": 4242, "udp_port": 8999,
                  "client_ip": "10.9.0.2", "client_prefix": 24, "client_ip6": "fd00:9::2",
-                 "client_prefix6": 64, "mtu": 1400, "keepalive": 25, "resumed": "resume" in req,
+                 "client_prefix6": 64, "mtu": 1400, "keepalive": 25, "resumed": resumed,
                  "resume_token": base64.b64encode(b"Z" * 32).decode()})
         send(c, {"type": "push", "routes": routes, "dns": ["10.9.0.1"]})
         c.settimeout(0.1)
@@ -253,8 +259,13 @@ while True:
                 send(c, {"type": "push", "routes": routes})
                 print("pushed again", flush=True)
             try:
-                if not c.recv(4096):
+                d = c.recv(4096)
+                if not d:
                     break
+                buf += d
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    print("message", line.decode(), flush=True)
             except (socket.timeout, ssl.SSLWantReadError):
                 pass
     except Exception as e:
@@ -288,6 +299,29 @@ tb_check "a new push: withdrawn IPv6 route removed" \
 tb_check "a new push: the default /1 halves stay" "$(count "$(pushed4)" '^(0\.0\.0\.0|128\.0\.0\.0)/1 ')" == 2
 tb_cctl disconnect || tb_check "fluxifyctl disconnect" 1 == 0
 same_as_before "pushed routes removed on disconnect"
+tb_client_stop laptop
+tb_stop push-server
+
+echo "# a resume granted for a session whose data keys the client does not hold is refused"
+# The server answers the first (fresh) request with "resumed": true. Keying a tunnel from this
+# connection would not match the keys a real server keeps across a resume: the client must say bye
+# and ask again for a new session instead (the second request carries no resume).
+: >"$TB_RUN/logs/push-server.log"
+tb_spawn push-server "$TB_P-s" "$TB_PY" -u "$TB_RUN/push-server.py" "$TB_RUN/server/state/pki" "$TB_SERVER_ADDR" \
+        "$PUSH_PORT" "$TB_RUN/push-again" "10.77.0.0/16" "10.77.0.0/16" 1
+tb_wait_for 10 grep -q listening "$TB_RUN/logs/push-server.log" || tb_die "push server did not start"
+tb_client_start laptop
+tb_cctl connect --ifaces up1,up2 || tb_check "connect after a refused resume" 1 == 0
+tb_wait_for 10 sh -c "[ \$(grep -c '^request' '$TB_RUN/logs/push-server.log') -ge 2 ]"
+reqs=$(grep '^request' "$TB_RUN/logs/push-server.log")
+tb_check "the bogus resume is refused with a bye" \
+        "$(grep -c '^message .*"type":"bye".*resume without data keys' "$TB_RUN/logs/push-server.log")" == 1
+tb_check "then a fresh request (no resume)" "$(sed -n 2p <<<"$reqs" | grep -c -v '"resume"')" == 1
+tb_check "client logged the refusal" "$(grep -c 'its data keys are gone here' "$TB_RUN/logs/client-laptop.log")" == 1
+tb_wait_client_state laptop connected 10
+tb_expect "connected with the new session" "$(tb_client_prop laptop State)" connected
+tb_cctl disconnect || tb_check "fluxifyctl disconnect" 1 == 0
+same_as_before "after the refused resume"
 tb_client_stop laptop
 tb_stop push-server
 
