@@ -825,13 +825,13 @@ static void session_pushed_remove(Session *s) {
         s->n_pushed = 0;
 }
 
-/* Is a route with r's key (main table, metric 0) already there and not one we pushed? Then it is
- * the admin's, or our own default /1: a push never replaces it (and removing the push later must
- * not remove it either). */
+/* Has r's prefix a route in the main table already, one we did not push? Then it is the admin's,
+ * the kernel's on-link one or our own default /1: a push neither replaces it (same metric) nor
+ * overrides it (a lower one), and removing the push later cannot remove it. Any metric counts:
+ * IPv6 stores our metric 0 as 1024 and on-link prefixes as 256. */
 static bool session_route_taken(Session *s, const RtnlRoute *kernel, size_t n_kernel, const RtnlRoute *r) {
         for (size_t i = 0; i < n_kernel; i++)
-                if (route_key_equal(&kernel[i], r) && kernel[i].metric == 0 &&
-                    !route_in(s->pushed, s->n_pushed, r))
+                if (route_key_equal(&kernel[i], r) && !route_in(s->pushed, s->n_pushed, r))
                         return true;
         return false;
 }

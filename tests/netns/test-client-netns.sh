@@ -275,7 +275,7 @@ while True:
 PYEOF
 PUSH_PORT=9443
 tb_spawn push-server "$TB_P-s" "$TB_PY" -u "$TB_RUN/push-server.py" "$TB_RUN/server/state/pki" "$TB_SERVER_ADDR" \
-        "$PUSH_PORT" "$TB_RUN/push-again" "10.77.0.0/16,fd77::/48,0.0.0.0/0,10.9.0.0/24,10.77.0.0/16" "10.78.0.0/16"
+        "$PUSH_PORT" "$TB_RUN/push-again" "10.77.0.0/16,fd77::/48,0.0.0.0/0,::/0,10.9.0.0/24,fd00:9::/64,10.77.0.0/16" "10.78.0.0/16"
 tb_wait_for 10 grep -q listening "$TB_RUN/logs/push-server.log" || tb_die "push server did not start"
 TB_CLIENT_CONF_EXTRA="Server=$TB_SERVER_ADDR:$PUSH_PORT" tb_client_config laptop up1,up2
 sed -i "0,/^Server=$TB_SERVER_ADDR\$/{/^Server=$TB_SERVER_ADDR\$/d}" "$TB_RUN/client/etc/client/laptop.conf"
@@ -287,7 +287,11 @@ tb_check "pushed IPv4 route into the tunnel, tagged" "$(count "$(pushed4)" '^10\
 tb_check "pushed IPv6 route into the tunnel, tagged" \
         "$(count "$(ip -n "$C" -6 route show proto 70 dev flx-laptop)" '^fd77::/48 ')" == 1
 tb_check "pushed default: the /1 halves, once" "$(count "$(pushed4)" '^(0\.0\.0\.0|128\.0\.0\.0)/1 ')" == 2
+tb_check "pushed IPv6 default: the /1 halves, once" \
+        "$(count "$(ip -n "$C" -6 route show proto 70 dev flx-laptop)" '^(::|8000::)/1 ')" == 2
 tb_check "pushed on-link prefix: the kernel's route kept" "$(count "$(pushed4)" '^10\.9\.0\.0/24 ')" == 0
+tb_check "pushed on-link IPv6 prefix: the kernel's route kept" \
+        "$(count "$(ip -n "$C" -6 route show proto 70 dev flx-laptop)" '^fd00:9::/64 ')" == 0
 tb_check "pushed routes journaled" "$(grep -o '"oif"' "$TB_RUN/client/run/client/laptop.routes" | wc -l)" ">=" 7
 tb_check "pushed DNS logged, not applied" "$(grep -c 'pushed 1 DNS server' "$TB_RUN/logs/client-laptop.log")" ">=" 1
 touch "$TB_RUN/push-again"
@@ -297,6 +301,8 @@ tb_check "a new push: withdrawn route removed" "$(count "$(pushed4)" '^10\.77\.0
 tb_check "a new push: withdrawn IPv6 route removed" \
         "$(count "$(ip -n "$C" -6 route show proto 70 dev flx-laptop)" '^fd77::/48 ')" == 0
 tb_check "a new push: the default /1 halves stay" "$(count "$(pushed4)" '^(0\.0\.0\.0|128\.0\.0\.0)/1 ')" == 2
+tb_check "a new push: the IPv6 default /1 halves stay (DefaultRoute=yes)" \
+        "$(count "$(ip -n "$C" -6 route show proto 70 dev flx-laptop)" '^(::|8000::)/1 ')" == 2
 tb_cctl disconnect || tb_check "fluxifyctl disconnect" 1 == 0
 same_as_before "pushed routes removed on disconnect"
 tb_client_stop laptop
