@@ -117,8 +117,8 @@ struct FluxPath {
         double loss_sent, loss_lost;
         uint32_t loss_ppm;
 
-        /* Capacity (deliverable bytes/s) and the schedulers' virtual time: µs of transmission at
-         * the effective capacity charged to this path so far (start-time fair queueing). */
+        /* Capacity (deliverable bytes/s) and the weighted scheduler's backlog model: when (µs, the
+         * caller's clock) what was charged to this path will have left at its effective capacity. */
         double capacity;
         double vtime;
 

@@ -62,8 +62,8 @@ static int best_tier(const FluxScheduler *s, FluxPath *const *paths, size_t n) {
         return best;
 }
 
-static void path_charge(FluxPath *p, size_t len) {
-        p->vtime += len * 1e6 / flux_path_effective_capacity(p);
+static void path_charge(FluxPath *p, usec_t now, size_t len) {
+        p->vtime = MAX(p->vtime, (double) now) + len * 1e6 / flux_path_effective_capacity(p);
 }
 
 static double path_owd(const FluxPath *p) {
@@ -88,32 +88,64 @@ static bool path_too_slow(const FluxScheduler *s, const FluxPath *p, double min_
                path_owd(p) - min_owd > (double) s->max_skew;
 }
 
-/* Weighted striping, start-time fair queueing over the paths: each packet goes to the path with the
- * smallest virtual time plus base one-way delay, and charges it len / capacity. Over any busy
- * period every path carries a share proportional to its effective capacity (measured delivery rate
- * × weight × loss penalty), whatever the offered load, so an overestimate of the absolute rates
- * does not overload a path; the one-way delay term offsets the faster path's phase so that packets
- * tend to arrive in order. A path that was not a candidate (new, recovered) may lag by at most
- * FLUX_SCHEDULER_MAX_LAG, so it does not get a burst on its return. */
-static FluxPath *pick_weighted(const FluxScheduler *s, FluxPath *const *paths, size_t n, int tier) {
+/* Weighted striping by earliest expected arrival. Each path has a model of the backlog we have
+ * handed it: vtime is when (µs, our clock) the bytes charged to it so far will have left at its
+ * effective capacity (measured delivery rate × weight × loss penalty). A packet goes to the path
+ * where it would arrive first, max(vtime, now) + len / capacity + current one-way delay (base delay
+ * plus standing queue, below), and charges it.
+ *
+ * - On a lightly loaded tunnel no path has a backlog and everything takes the fastest path, so an
+ *   interactive packet sees that path's delay, not the slowest one's.
+ * - Once the fastest path's backlog reaches the difference in one-way delay, the next path starts
+ *   to carry the overflow, and so on: under a saturating load every path is busy and each carries a
+ *   share proportional to its capacity (for equal delays this is start-time fair queueing), with
+ *   the faster paths' queues offsetting their lower delay so that packets arrive nearly in order.
+ *   The idea of MPTCP's ECF/BLEST and of mud's rate-based choice.
+ * - Only the model's relative offsets matter under overload: when every candidate is backlogged
+ *   beyond FLUX_SCHEDULER_MAX_LAG, all are moved back by the excess (shares unchanged), so the
+ *   model cannot run away from real time, and a path that was away (down, backup, too slow) returns
+ *   at most that far behind the others instead of taking a burst. */
+static double path_start(const FluxPath *p, usec_t now) {
+        return MAX(p->vtime, (double) now);
+}
+
+/* The current one-way delay: half the RTT, which includes the standing queue that a window sender
+ * keeps at a path's bottleneck (invisible to the backlog model, which only sees what we send faster
+ * than the capacity estimate). The smaller of the smoothed RTT and the last sample if that is fresh:
+ * the smoothed value alone lags a draining queue and leaves the path idle (10 vs 40 ms paths: 0.90
+ * of the sum against 0.95), the last sample alone follows noise (2 % loss: 0.71 against 0.83).
+ * Never below the base delay. */
+static double path_owd_now(const FluxPath *p, usec_t now) {
+        usec_t rtt = p->srtt;
+
+        if (p->rtt_last_time != 0 && now - p->rtt_last_time < FLUX_SCHEDULER_RTT_FRESH)
+                rtt = MIN(rtt, p->rtt_last);
+        rtt = MAX(rtt, p->rtt_min);
+        return rtt / 2.0;
+}
+
+static FluxPath *pick_weighted(const FluxScheduler *s, FluxPath *const *paths, size_t n, int tier, usec_t now,
+                               size_t len) {
         FluxPath *best = NULL;
-        double best_f = 0, max_f = 0, min_owd = tier_min_owd(s, paths, n, tier);
+        double best_f = 0, min_start = 0, min_owd = tier_min_owd(s, paths, n, tier);
         bool any = false;
 
-        /* Paths that stayed in the set have tags within about one packet of each other; one that
-         * was away (down, backup, too slow) lags: bring it up to FLUX_SCHEDULER_MAX_LAG behind the
-         * leader, else it would take every packet until it caught up. */
         for (size_t i = 0; i < n; i++) {
-                double f = paths[i]->vtime + path_owd(paths[i]);
-
                 if (sched_tier(s, paths[i]) != tier || path_too_slow(s, paths[i], min_owd))
                         continue;
-                if (!any || f > max_f)
-                        max_f = f;
+                if (!any || path_start(paths[i], now) < min_start)
+                        min_start = path_start(paths[i], now);
                 any = true;
         }
         if (!any)
                 return NULL;
+        if (min_start > (double) now + FLUX_SCHEDULER_MAX_LAG) {
+                double excess = min_start - (double) now - FLUX_SCHEDULER_MAX_LAG;
+
+                for (size_t i = 0; i < n; i++)
+                        if (sched_tier(s, paths[i]) == tier && !path_too_slow(s, paths[i], min_owd))
+                                paths[i]->vtime -= excess;
+        }
 
         for (size_t i = 0; i < n; i++) {
                 FluxPath *p = paths[i];
@@ -121,10 +153,10 @@ static FluxPath *pick_weighted(const FluxScheduler *s, FluxPath *const *paths, s
 
                 if (sched_tier(s, p) != tier || path_too_slow(s, p, min_owd))
                         continue;
-                if (p->vtime + path_owd(p) < max_f - FLUX_SCHEDULER_MAX_LAG)
-                        p->vtime = max_f - FLUX_SCHEDULER_MAX_LAG - path_owd(p);
-                f = p->vtime + path_owd(p);
-                if (!best || f < best_f) {
+                f = path_start(p, now) + len * 1e6 / flux_path_effective_capacity(p) + path_owd_now(p, now);
+                /* A tie (paths nobody could tell apart yet, or without RTT samples: a version 1
+                 * server) goes to the one used least recently, so such paths take turns. */
+                if (!best || f < best_f || (f == best_f && p->vtime < best->vtime)) {
                         best = p;
                         best_f = f;
                 }
@@ -196,7 +228,7 @@ static FluxPath *pick_flow(FluxScheduler *s, FluxPath *const *paths, size_t n, i
         uint64_t h;
 
         if (!ip || flux_flow_hash(ip, len, &h) < 0)
-                return pick_weighted(s, paths, n, tier);
+                return pick_weighted(s, paths, n, tier, now, len);
 
         pin = flow_lookup(s, h, now, &found);
         if (found) {
@@ -315,16 +347,16 @@ size_t flux_scheduler_pick(FluxScheduler *s, FluxPath *const *paths, size_t n_pa
                 case FLUX_SCHEDULER_REDUNDANT:
                         k = pick_redundant(s, paths, n_paths, tier, ret, ret_max);
                         for (size_t i = 0; i < k; i++)
-                                path_charge(ret[i], len);
+                                path_charge(ret[i], now, len);
                         return k;
                 case FLUX_SCHEDULER_WEIGHTED:
                 default:
-                        p = pick_weighted(s, paths, n_paths, tier);
+                        p = pick_weighted(s, paths, n_paths, tier, now, len);
                         break;
                 }
         if (!p)
                 return 0;
-        path_charge(p, len);
+        path_charge(p, now, len);
         ret[0] = p;
         return 1;
 }

@@ -16,8 +16,11 @@
 /* lowest-rtt keeps its path until another one is this much faster (ratio and absolute). */
 #define FLUX_LOWEST_RTT_SWITCH_RATIO 0.8
 #define FLUX_LOWEST_RTT_SWITCH_MIN (2 * USEC_PER_MSEC)
-/* weighted: how far (µs of virtual time) a returning path may lag the others. */
+/* weighted: the backlog model's bound beyond now when every path is backlogged (µs), which is also
+ * how far a returning path may lag the others. */
 #define FLUX_SCHEDULER_MAX_LAG 5000.0
+/* weighted: an RTT sample younger than this counts as the path's current delay. */
+#define FLUX_SCHEDULER_RTT_FRESH (100 * USEC_PER_MSEC)
 
 typedef struct FluxFlowPin {
         uint64_t hash;

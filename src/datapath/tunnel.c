@@ -614,19 +614,24 @@ static void tunnel_skip_lost_gaps(FluxTunnel *t, usec_t now) {
         }
 }
 
-/* Delay equalisation: a packet that came over a faster path than the slowest one in use is
- * released only when a packet sent at the same time over the slowest path would arrive, so a flow
- * sees one RTT. Without it, the packets that happen to find no gap ahead of them reach the far end
- * at the fast path's delay; a delay-based sender (BBR) takes that as its minimum RTT, sizes its
- * window to fast RTT × rate, and stays far below the sum of the paths (measured: 0.1 of 2 × 50
- * Mbit/s with 10 vs 40 ms RTT).
+/* Delay equalisation, adaptive: while a slower path is carrying data, a packet that came over a
+ * faster one is released only when a packet sent at the same time over the slowest such path would
+ * arrive, so a flow striped over both sees one RTT. Without it, the packets that happen to find no
+ * gap ahead of them reach the far end at the fast path's delay; a delay-based sender (BBR) takes
+ * that as its minimum RTT, sizes its window to fast RTT × rate, and stays far below the sum of the
+ * paths (measured: 0.1 of 2 × 50 Mbit/s with 10 vs 40 ms RTT).
  *
- * Only with the weighted scheduler (the peer is assumed to use the same one: with lowest-rtt,
- * flow or redundant a flow's packets take one path, or the first copy should win), over the usable
- * paths of the best priority that the sender would not leave out as too slow — all of them, not only
- * those that carried data lately: the first packets of a flow (a SYN on an idle tunnel) must not set
- * a fast minimum either. One-way delays are estimated as half the paths' minimum RTTs; differences
- * under 1 ms are ignored (no copy); the delay never exceeds the reorder ceiling. */
+ * But only then: the weighted scheduler sends everything over the fastest path until it is
+ * saturated, so on a lightly loaded tunnel (a ping, an interactive session) no slower path brings
+ * data and nothing is held. A path counts as carrying data if it brought some within
+ * FLUX_EQUALIZE_PATH_IDLE (long enough to cover BBR's 200 ms PROBE_RTT). The packet's own path is
+ * taken at its current delay (half its smoothed RTT, which includes the queue the scheduler lets
+ * build on a fast path before it overflows to a slower one), the slowest at its base delay, so a
+ * loaded fast path is not held twice. Only with the weighted scheduler (the peer is assumed to use
+ * the same one), over usable paths of the best priority that the sender would not leave out as too
+ * slow; differences under 1 ms are ignored; the delay never exceeds the reorder ceiling. */
+#define FLUX_EQUALIZE_PATH_IDLE (1 * USEC_PER_SEC)
+
 static int equalize_tier(const FluxPath *q) {
         int tier = flux_path_tier(q);
 
@@ -634,7 +639,7 @@ static int equalize_tier(const FluxPath *q) {
 }
 
 static usec_t tunnel_equalize(const FluxTunnel *t, const FluxPath *p, usec_t now) {
-        usec_t fastest = USEC_INFINITY, slowest = 0, d;
+        usec_t fastest = USEC_INFINITY, slowest = 0, own, d;
         int best = -1;
 
         if (t->sched.kind != FLUX_SCHEDULER_WEIGHTED || p->rtt_min == 0)
@@ -655,12 +660,15 @@ static usec_t tunnel_equalize(const FluxTunnel *t, const FluxPath *p, usec_t now
         for (size_t i = 0; i < t->n_paths; i++) {
                 const FluxPath *q = t->paths[i];
 
+                if (q == p || !q->rx_data_valid || now - q->rx_data_last > FLUX_EQUALIZE_PATH_IDLE)
+                        continue;
                 if (equalize_tier(q) == best && q->rtt_min != 0 && q->rtt_min / 2 <= fastest + t->reorder_ceiling)
                         slowest = MAX(slowest, q->rtt_min / 2);
         }
-        if (slowest <= p->rtt_min / 2 + USEC_PER_MSEC)
+        own = p->srtt > p->rtt_min ? p->srtt / 2 : p->rtt_min / 2;
+        if (slowest <= own + USEC_PER_MSEC)
                 return 0;
-        d = slowest - p->rtt_min / 2;
+        d = slowest - own;
         return now + MIN(d, t->reorder_ceiling);
 }
 

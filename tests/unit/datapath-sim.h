@@ -381,8 +381,11 @@ static inline void sim_state_changed(FluxTunnel *t, FluxPath *p, FluxPathState o
                 i = (int) (intptr_t) flux_path_get_userdata(p);
                 s->client_state_at[i][n] = s->now;
         } else {
+                /* Version 2 paths carry the client's id (100 + index); version 1 ones are numbered
+                 * by the server itself and are not recorded. */
                 i = flux_path_get_id(p) - 100;
-                s->server_state_at[i][n] = s->now;
+                if (i >= 0 && i < SIM_MAX_PATHS)
+                        s->server_state_at[i][n] = s->now;
         }
 }
 

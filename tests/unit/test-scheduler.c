@@ -137,8 +137,8 @@ static Outcome run_scenario(const Scenario *sc, FluxSchedulerKind kind) {
         fprintf(stderr, "scenario %d paths%s%s: shares", sc->n, sc->tcp ? " tcp" : "", sc->downlink ? " downlink" : "");
         for (int i = 0; i < sc->n; i++)
                 fprintf(stderr, " %.3f", o.share[i]);
-        fprintf(stderr, ", efficiency %.3f, reorder timeouts %" PRIu64 ", gaps known lost %" PRIu64 "\n",
-                o.efficiency, o.reorder_timeouts, o.loss_skips);
+        fprintf(stderr, ", efficiency %.3f, reorder timeouts %" PRIu64 ", gaps known lost %" PRIu64 ", tcp losses %" PRIu64 "\n",
+                o.efficiency, o.reorder_timeouts, o.loss_skips, s.tcp.lost);
         sim_done(&s);
         return o;
 }
@@ -225,6 +225,88 @@ START_TEST(test_weighted_lossy_path_gets_less) {
         /* Losses are recognised as such from the per-path order, not waited out. */
         ck_assert_uint_ge(o.loss_skips, 100);
         ck_assert_uint_le(o.reorder_timeouts, 10);
+}
+END_TEST
+
+START_TEST(test_weighted_tcp_four_paths) {
+        Scenario sc = { .n = 4, .rate = { 1e6, 1e6, 1e6, 1e6 }, .tcp = true };
+        Outcome o = run_scenario(&sc, FLUX_SCHEDULER_WEIGHTED);
+
+        for (int i = 0; i < 4; i++)
+                ck_assert_double_ge(o.share[i], 0.2);
+        ck_assert_double_ge(o.efficiency, 0.90);
+}
+END_TEST
+
+START_TEST(test_weighted_tcp_loss) {
+        /* DESIGN.md §7's 2 % loss scenario at the simulator's default delay (5 ms one way). The
+         * simulated Reno (no SACK, halving per loss) is far more loss-sensitive than a kernel TCP,
+         * so §7's 0.80 is out of its reach (0.60 before and after the earliest-arrival scheduler);
+         * what is asserted here is "never below the best single path" (the clean one: 0.5). */
+        Scenario sc = { .n = 2, .rate = { 1e6, 1e6 }, .loss = { 0, 0.02 }, .tcp = true };
+        Outcome o = run_scenario(&sc, FLUX_SCHEDULER_WEIGHTED);
+
+        ck_assert_double_ge(o.efficiency, 0.55);
+}
+END_TEST
+
+/* ---- latency: a sparse ping (every 100 ms) over 10 ms + 40 ms RTT paths ---- */
+
+typedef struct PingOutcome {
+        usec_t mean, max;       /* one way, client -> server (the simulated paths are symmetric) */
+        double efficiency;      /* of the bulk flow, if any */
+} PingOutcome;
+
+static PingOutcome run_ping(bool bulk) {
+        SimTraffic g = { .size = PKT };
+        PingOutcome o = {};
+        uint64_t delivered0;
+        usec_t t0;
+        Sim s;
+
+        sim_init(&s, 2, FLUX_WIRE_VERSION_2, FLUX_SCHEDULER_WEIGHTED);
+        sim_set_link(&s, 0, 1e6, 5 * MS, 0);
+        sim_set_link(&s, 1, 1e6, 20 * MS, 0);
+        sim_run(&s, s.now + 500 * MS, NULL);
+        if (bulk) {
+                sim_tcp_enable(&s, 200000);
+                g.next = s.now;
+                sim_run(&s, s.now + 3 * USEC_PER_SEC, &g);
+        }
+        delivered0 = s.at_server.bytes;
+        t0 = s.now;
+        sim_ping_start(&s, 100 * MS);
+        sim_run(&s, s.now + 6 * USEC_PER_SEC, bulk ? &g : NULL);
+        ck_assert_uint_ge(s.ping_received, s.ping_sent - (bulk ? 3 : 1));
+        o.mean = sim_ping_mean(&s);
+        o.max = s.ping_max;
+        o.efficiency = (double) (s.at_server.bytes - delivered0) / ((double) (s.now - t0) / USEC_PER_SEC) /
+                       (2e6 * PKT / (PKT + 78.0));
+        fprintf(stderr, "ping over 10 + 40 ms RTT%s: one way (client -> server) mean %.1f ms, max %.1f ms%s",
+                bulk ? " with a Reno flow" : ", idle tunnel", o.mean / 1e3, o.max / 1e3, bulk ? "" : "\n");
+        if (bulk)
+                fprintf(stderr, ", flow efficiency %.3f\n", o.efficiency);
+        sim_done(&s);
+        return o;
+}
+
+START_TEST(test_weighted_ping_idle) {
+        PingOutcome o = run_ping(false);
+
+        /* The fast path's one-way delay is 5 ms: a ping on an idle tunnel must not wait for the
+         * 20 ms one. */
+        ck_assert_uint_le(o.mean, 7 * MS);
+        ck_assert_uint_le(o.max, 10 * MS);
+}
+END_TEST
+
+START_TEST(test_weighted_ping_with_bulk) {
+        PingOutcome o = run_ping(true);
+
+        /* Under a saturating flow a ping waits about as long as the slow path's delay plus a queue,
+         * not more than the reorder ceiling beyond it; the flow keeps aggregating. */
+        ck_assert_uint_le(o.mean, 20 * MS + 50 * MS);
+        ck_assert_double_ge(o.efficiency, 0.85);
 }
 END_TEST
 
@@ -525,6 +607,10 @@ static Suite *scheduler_suite(void) {
         tcase_add_test(tc, test_weighted_tcp_rtt_10_40);
         tcase_add_test(tc, test_weighted_tcp_downlink);
         tcase_add_test(tc, test_weighted_lossy_path_gets_less);
+        tcase_add_test(tc, test_weighted_tcp_four_paths);
+        tcase_add_test(tc, test_weighted_tcp_loss);
+        tcase_add_test(tc, test_weighted_ping_idle);
+        tcase_add_test(tc, test_weighted_ping_with_bulk);
         tcase_add_test(tc, test_backup_priority);
         tcase_add_test(tc, test_weighted_tcp_failover);
         tcase_add_test(tc, test_redundant_zero_loss_failover);
