@@ -402,10 +402,9 @@ static int on_step(sd_event_source *s, uint64_t usec, void *userdata) {
                         /* The bye is flushed by the loop: leave it a moment before exiting. A
                          * version 1 session has no control connection left to say it on. */
                         if (c->protocol == 2 && c->control)
-                                control_client_bye(c->control, "test done");
+                                control_client_bye(c->control, "test done"); /* freed in main() */
                         else
                                 c->control = control_client_free(c->control);
-                        c->control = NULL;
                         printf("{\"event\":\"closed\",\"error\":0,\"message\":\"bye sent\"}\n");
                         fflush(stdout);
                         c->step = STEP_DONE;
