@@ -88,31 +88,31 @@ tb_check "plain path: ping RTT avg (ms)" "${ravg2:-99}" '<' 2
 # 2. FIFO under jitter: 5 ms jitter at ~1.2 kpps must not reorder; reorder=1 must (s2c, so the
 #    iperf3 client is the receiver that counts).
 tb_set 1 --jitter 5
-tb_c iperf3 -c "$TB_SERVER_ADDR" -B 172.16.1.2 -u -b 10M -l 1000 -t 2 -R -J >"$J" 2>&1
+tb_iperf c "$J" -c "$TB_SERVER_ADDR" -B 172.16.1.2 -u -b 10M -l 1000 -t 2 -R
 tb_check "jitter 5 ms, FIFO: out-of-order datagrams" "$(tb_jq "$J" 'd["end"]["streams"][0]["udp"]["out_of_order"]')" '==' 0
 tb_set 1 --reorder 1
-tb_c iperf3 -c "$TB_SERVER_ADDR" -B 172.16.1.2 -u -b 10M -l 1000 -t 2 -R -J >"$J" 2>&1
+tb_iperf c "$J" -c "$TB_SERVER_ADDR" -B 172.16.1.2 -u -b 10M -l 1000 -t 2 -R
 tb_check "jitter 5 ms, reorder=1: out-of-order datagrams" "$(tb_jq "$J" 'd["end"]["streams"][0]["udp"]["out_of_order"]')" '>' 50
 tb_set 1 --reorder 0 --jitter 1
 
 # 3. Rate: TCP through the 20 Mbit/s bottleneck, both directions.
-tb_c iperf3 -c "$TB_SERVER_ADDR" -B 172.16.2.2 -t 3 -O 1 -J >"$J" 2>&1
+tb_iperf c "$J" -c "$TB_SERVER_ADDR" -B 172.16.2.2 -t 3 -O 1
 up=$(tb_jq "$J" 'round(d["end"]["sum_received"]["bits_per_second"]/1e6, 2)')
 tb_check "20 Mbit/s path: TCP c2s (Mbit/s)" "$up" '>=' 17
 tb_check "20 Mbit/s path: TCP c2s (Mbit/s)" "$up" '<=' 20.6
-tb_c iperf3 -c "$TB_SERVER_ADDR" -B 172.16.2.2 -t 3 -O 1 -R -J >"$J" 2>&1
+tb_iperf c "$J" -c "$TB_SERVER_ADDR" -B 172.16.2.2 -t 3 -O 1 -R
 down=$(tb_jq "$J" 'round(d["end"]["sum_received"]["bits_per_second"]/1e6, 2)')
 tb_check "20 Mbit/s path: TCP s2c (Mbit/s)" "$down" '>=' 17
 tb_check "20 Mbit/s path: TCP s2c (Mbit/s)" "$down" '<=' 20.6
 
 # A sender that overruns the bottleneck loses packets instead of being throttled locally.
-tb_c iperf3 -c "$TB_SERVER_ADDR" -B 172.16.2.2 -u -b 40M -l 1400 -t 2 -J >"$J" 2>&1
+tb_iperf c "$J" -c "$TB_SERVER_ADDR" -B 172.16.2.2 -u -b 40M -l 1400 -t 2
 tb_check "20 Mbit/s path: UDP at 40 Mbit/s, loss (%)" "$(tb_jq "$J" 'round(d["end"]["sum"]["lost_percent"], 1)')" '>=' 35
 
 # 4. Emulator throughput: 100 Mbit/s path with 5 ms each way through pathemu.
 emu_ticks() { sed -E 's/^.*\) //' "/proc/$(tb_pid pathemu-r3)/stat" | awk '{print $12 + $13}'; }
 t0=$(emu_ticks) w0=$(date +%s%N)
-tb_c iperf3 -c "$TB_SERVER_ADDR" -B 172.16.3.2 -t 3 -O 1 -J >"$J" 2>&1
+tb_iperf c "$J" -c "$TB_SERVER_ADDR" -B 172.16.3.2 -t 3 -O 1
 t1=$(emu_ticks) w1=$(date +%s%N)
 fast=$(tb_jq "$J" 'round(d["end"]["sum_received"]["bits_per_second"]/1e6, 2)')
 tb_check "100 Mbit/s + 10 ms RTT via pathemu: TCP (Mbit/s)" "$fast" '>=' 85
@@ -123,11 +123,11 @@ tb_check "100 Mbit/s path: RTT avg (ms)" "$(sed -nE 's|.*= [0-9.]+/([0-9.]+)/.*|
 
 # 5. Loss: 5 % on c2s only, UDP below the bottleneck rate.
 tb_set 3 --dir c2s --loss 5
-tb_c iperf3 -c "$TB_SERVER_ADDR" -B 172.16.3.2 -u -b 20M -l 1200 -t 2 -J >"$J" 2>&1
+tb_iperf c "$J" -c "$TB_SERVER_ADDR" -B 172.16.3.2 -u -b 20M -l 1200 -t 2
 lost=$(tb_jq "$J" 'round(d["end"]["sum"]["lost_percent"], 2)')
 tb_check "5 % loss c2s: UDP loss (%)" "$lost" '>=' 3.5
 tb_check "5 % loss c2s: UDP loss (%)" "$lost" '<=' 6.5
-tb_c iperf3 -c "$TB_SERVER_ADDR" -B 172.16.3.2 -u -b 20M -l 1200 -t 2 -R -J >"$J" 2>&1
+tb_iperf c "$J" -c "$TB_SERVER_ADDR" -B 172.16.3.2 -u -b 20M -l 1200 -t 2 -R
 tb_check "5 % loss c2s only: s2c UDP loss (%)" "$(tb_jq "$J" 'round(d["end"]["sum"]["lost_percent"], 2)')" '<' 0.5
 tb_emu_stats 3 | sed 's/^/     /'
 tb_set 3 --loss 0

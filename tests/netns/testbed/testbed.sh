@@ -127,32 +127,31 @@ tb_deadline() {
                 done
                 kill -TERM "$me" 2>/dev/null
         ) >/dev/null &
-        echo $! >"$TB_RUN/pids/deadline"
+        tb_pidfile_write "$TB_RUN/pids/deadline" $!
 }
 
 tb_teardown() {
         local rc=${TB_STATUS:-$?} f pid ns
         trap - EXIT INT TERM HUP
         [ -n "${TB_RUN:-}" ] || return "$rc"
-        # Daemons and helpers we started, politely first.
+        # Daemons and helpers we started, politely first (by pid, checked against its start time).
         for f in "$TB_RUN"/pids/*; do
                 [ -f "$f" ] || continue
-                pid=$(cat "$f")
-                [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+                pid=$(tb_pidfile_pid "$f") && kill -TERM "$pid" 2>/dev/null
         done
         for _ in $(seq 30); do
                 local alive=0
                 for f in "$TB_RUN"/pids/*; do
                         [ -f "$f" ] || continue
-                        kill -0 "$(cat "$f")" 2>/dev/null && alive=1
+                        tb_pidfile_pid "$f" >/dev/null && alive=1
                 done
                 [ $alive = 0 ] && break
                 sleep 0.1
         done
         for f in "$TB_RUN"/pids/*; do
                 [ -f "$f" ] || continue
-                pid=$(cat "$f")
-                kill -KILL "$pid" 2>/dev/null && tb_log "killed $(basename "$f") ($pid) with SIGKILL"
+                pid=$(tb_pidfile_pid "$f") && kill -KILL "$pid" 2>/dev/null &&
+                        tb_log "killed $(basename "$f") ($pid) with SIGKILL"
         done
         # Anything else still running inside our namespaces was started by this run.
         for ns in "${TB_NS_LIST[@]}"; do
@@ -201,7 +200,20 @@ tb_spawn() {
         else
                 ip netns exec "$ns" "$@" >>"$log" 2>&1 &
         fi
-        echo $! >"$TB_RUN/pids/$name"
+        tb_pidfile_write "$TB_RUN/pids/$name" $!
+}
+
+# Pid files hold "PID STARTTIME" (field 22 of /proc/PID/stat), so a pid reused by some other
+# process after ours exited is never signalled.
+tb_starttime() { sed -E 's/^.*\) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'; }
+tb_pidfile_write() { echo "$2 $(tb_starttime "$2")" >"$1"; }
+tb_pidfile_pid() { # prints the pid if that very process still runs (zombies do not count)
+        local pid st now state
+        read -r pid st <"$1" 2>/dev/null || return 1
+        [ -n "$pid" ] && [ -n "$st" ] || return 1
+        read -r state now < <(sed -E 's/^.*\) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $1, $20}')
+        [ "$now" = "$st" ] && [ "$state" != Z ] || return 1
+        echo "$pid"
 }
 
 tb_stamp() { "$TB_PY" -u -c '
@@ -211,20 +223,26 @@ for line in sys.stdin:
     sys.stdout.write(time.strftime("%H:%M:%S", time.localtime(t)) + ".%03d " % (t % 1 * 1000) + line)'
 }
 
-tb_pid() { cat "$TB_RUN/pids/$1" 2>/dev/null; }
-tb_alive() { local p; p=$(tb_pid "$1") && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+tb_pid() { local p; read -r p _ <"$TB_RUN/pids/$1" 2>/dev/null && echo "$p"; }
+tb_alive() { [ -f "$TB_RUN/pids/$1" ] && tb_pidfile_pid "$TB_RUN/pids/$1" >/dev/null; }
 
 # tb_stop NAME [SIGNAL] [TIMEOUT_S]: signal, wait, then KILL. Returns the exit status if known.
 tb_stop() {
         local name=$1 sig=${2:-TERM} timeout=${3:-10} pid i
-        pid=$(tb_pid "$name") || return 0
-        [ -n "$pid" ] || return 0
+        [ -f "$TB_RUN/pids/$name" ] || return 0
+        if ! pid=$(tb_pidfile_pid "$TB_RUN/pids/$name"); then
+                # Already gone: collect its status if it was our child.
+                pid=$(tb_pid "$name")
+                rm -f "$TB_RUN/pids/$name"
+                wait "$pid" 2>/dev/null
+                return
+        fi
         kill -"$sig" "$pid" 2>/dev/null
         for ((i = 0; i < timeout * 10; i++)); do
-                kill -0 "$pid" 2>/dev/null || break
+                tb_alive "$name" || break
                 sleep 0.1
         done
-        if kill -0 "$pid" 2>/dev/null; then
+        if tb_alive "$name"; then
                 tb_log "$name ($pid) did not stop within ${timeout}s, SIGKILL"
                 kill -KILL "$pid" 2>/dev/null
         fi
@@ -520,7 +538,7 @@ tb_dbus_start() {
                 addr=$(sed -nE 's/^export DBUS_SYSTEM_BUS_ADDRESS=(.*)$/\1/p' <<<"$out")
                 pid=$(sed -nE 's/^export DBUS_TEST_DAEMON_PID=(.*)$/\1/p' <<<"$out")
                 [ -n "$addr" ] && [ -n "$pid" ] || tb_die "dbus-launch.sh gave no address"
-                echo "$pid" >"$TB_RUN/pids/dbus-$side"
+                tb_pidfile_write "$TB_RUN/pids/dbus-$side" "$pid"
                 printf -v "TB_BUS_${side^^}" '%s' "$addr"
                 export "TB_BUS_${side^^}"
                 return 0
@@ -889,4 +907,19 @@ tb_expect() {
                 TB_FAILURES=$((${TB_FAILURES:-0} + 1))
                 return 1
         fi
+}
+
+# tb_iperf NS OUT.json IPERF3-ARGS...: iperf3 -J in namespace NS (c, s, i), retried a few times
+# when the server is still busy with the previous test or the run produced no result.
+tb_iperf() {
+        local ns=$1 out=$2 k
+        shift 2
+        for ((k = 0; k < 4; k++)); do
+                ip netns exec "$TB_P-$ns" iperf3 "$@" -J >"$out" 2>&1
+                "$TB_PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(1 if "error" in d else 0)' \
+                        "$out" 2>/dev/null && return 0
+                sleep 1
+        done
+        tb_log "iperf3 $* failed: $(tail -c 300 "$out")"
+        return 1
 }
