@@ -71,13 +71,18 @@ tb_iperf_server s 5201
 J=$TB_RUN/iperf.json
 
 # 1. RTT through uplink 1: 10 ms ± 1 ms each way = 20 ms ± 2 ms round trip.
-tb_c ping -q -c 40 -i 0.02 -I 172.16.1.2 "$TB_SERVER_ADDR" >"$TB_RUN/ping" 2>&1
-read -r rmin ravg rmax rmdev < <(sed -nE 's|.*= ([0-9.]+)/([0-9.]+)/([0-9.]+)/([0-9.]+) ms.*|\1 \2 \3 \4|p' "$TB_RUN/ping")
+tb_c ping -c 40 -i 0.02 -I 172.16.1.2 "$TB_SERVER_ADDR" >"$TB_RUN/ping" 2>&1
+read -r rmin ravg rp90 rmdev < <("$TB_PY" -c '
+import re, statistics, sys
+t = sorted(float(x) for x in re.findall(r"time=([0-9.]+) ms", open(sys.argv[1]).read()))
+print(t[0], statistics.mean(t), t[int(len(t) * 0.9) - 1], statistics.pstdev(t)) if t else print(0, 0, 99, 0)
+' "$TB_RUN/ping")
 tb_check "20±2 ms path: ping RTT min (ms)" "${rmin:-0}" '>=' 17.9
 tb_check "20±2 ms path: ping RTT avg (ms)" "${ravg:-0}" '>=' 19
 tb_check "20±2 ms path: ping RTT avg (ms)" "${ravg:-99}" '<=' 23
-tb_check "20±2 ms path: ping RTT max (ms)" "${rmax:-99}" "<=" 30
-tb_check "20±2 ms path: jitter visible, mdev (ms)" "${rmdev:-0}" '>=' 0.3
+# The maximum belongs to the scheduler of a busy 2-core machine; the 90th percentile does not.
+tb_check "20±2 ms path: ping RTT 90th percentile (ms)" "${rp90:-99}" '<=' 25
+tb_check "20±2 ms path: jitter visible, stddev (ms)" "${rmdev:-0}" '>=' 0.3
 tb_check "20±2 ms path: no ping lost" "$(grep -c ' 0% packet loss' "$TB_RUN/ping")" '==' 1
 
 # An unimpaired path adds no delay (queue rule only where needed).
