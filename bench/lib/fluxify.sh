@@ -23,12 +23,11 @@ fx_connect() {
         n=$(tr ',' '\n' <<<"$ifaces" | wc -l)
         tb_cctl disconnect >/dev/null 2>&1
         tb_wait_client_state "$FX_PROFILE" idle 10 >/dev/null 2>&1
-        if [ "${FX_CONNECT_MODE:-incremental}" = all ]; then
+        if [ "${FX_CONNECT_MODE:-all}" = all ]; then
                 tb_cctl connect --ifaces "$ifaces" --scheduler "$sched" >"$TB_RUN/logs/fx-connect.log" 2>&1 ||
                         { tb_log "fluxifyctl connect --ifaces $ifaces failed: $(cat "$TB_RUN/logs/fx-connect.log")"; return 1; }
         else
-                # Connect over the first uplink, add the others live: sidesteps the control-attempt
-                # race (several uplinks at once → sessions replace each other on the server).
+                # FX_CONNECT_MODE=incremental: connect over the first uplink, add the others live.
                 local first=${ifaces%%,*} i
                 tb_cctl connect --ifaces "$first" --scheduler "$sched" >"$TB_RUN/logs/fx-connect.log" 2>&1 ||
                         { tb_log "fluxifyctl connect --ifaces $first failed: $(cat "$TB_RUN/logs/fx-connect.log")"; return 1; }
