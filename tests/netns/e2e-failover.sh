@@ -7,7 +7,9 @@
 #   - the transfer completes with matching SHA-256;
 #   - the largest delivery gap of each probe stream is printed and must stay below 1 s (the
 #     DESIGN bar is 300 ms, measured by bench/run; 1 s is a margin scheduling noise can't cross);
-#   - the cut path is reported down, and returns to up after the restore.
+#   - the cut path is reported down, and returns to up after the restore;
+#   - then uplink 2 loses its link (carrier down on the client side): the path leaves "up" at
+#     once, traffic keeps flowing over uplink 1, and the path returns when the link does.
 set -u
 source "$(dirname "$0")/testbed/testbed.sh"
 tb_init
@@ -70,6 +72,32 @@ for d in up down; do
         tb_check "probe stream $d: received most probes" "$(tb_jq "$TB_RUN/$d.json" 'd["received"] / max(1, d["expected"])' 2>/dev/null || echo 0)" '>' 0.9
 done
 echo "FAILOVER-GAP-MS up=$(tb_jq "$TB_RUN/up.json" 'd["max_gap_ms"]' 2>/dev/null) down=$(tb_jq "$TB_RUN/down.json" 'd["max_gap_ms"]' 2>/dev/null)"
+
+echo "# uplink 2 loses its link (carrier down on the client): netlink, not probes, should notice"
+tb_spawn strm-up2 "$TB_P-s" "$TB_PY" "$TB_SRC/stream.py" recv --port 7003 --duration 8 --out "$TB_RUN/up2.json"
+sleep 0.3
+tb_c "$TB_PY" "$TB_SRC/stream.py" send --to 10.8.0.1 --port 7003 --duration 5 >/dev/null &
+s3=$!
+sleep 1.5
+t_cut=$(tb_now)
+tb_cut 2 --link
+st=""
+for ((k = 0; k < 60; k++)); do
+        st=$(tb_path_state up2)
+        [ "$st" != up ] && [ "$st" != degraded ] && break
+        sleep 0.05
+done
+t_down=$(tb_now)
+tb_check "link down: path up2 leaves up (now '$st', s after)" "$(awk -v a="$t_cut" -v b="$t_down" 'BEGIN {printf "%.2f", b - a}')" '<' 3
+sleep 1
+tb_restore 2
+tb_wait_path_state up2 up 10
+tb_expect "link back: path up2 up again" "$(tb_path_state up2)" up
+wait $s3
+sleep 0.5
+tb_stop strm-up2 TERM 5
+echo "     probe stream across the link loss: $(cat "$TB_RUN/up2.json" 2>/dev/null)"
+tb_check "largest delivery gap across the link loss (ms)" "$(tb_jq "$TB_RUN/up2.json" 'd["max_gap_ms"]' 2>/dev/null || echo 99999)" '<' 1000
 
 [ "$TB_FAILURES" = 0 ] || { echo "$TB_FAILURES check(s) failed"; exit 1; }
 echo "e2e-failover: all checks passed"
