@@ -18,7 +18,7 @@ static void help(void) {
                "     --version            Show the version\n"
                "     --config-dir=DIR     Configuration directory (server.conf) [$FLUXIFY_CONFIG_DIR, %s]\n"
                "     --state-dir=DIR      State directory (pki/, leases) [$FLUXIFY_STATE_DIR, %s]\n"
-               "     --runtime-dir=DIR    Runtime directory (crash-cleanup records) [$FLUXIFY_RUNTIME_DIR, %s]\n"
+               "     --runtime-dir=DIR    Runtime directory (crash records) [$FLUXIFY_RUNTIME_DIR, %s]\n"
                "     --log-level=LEVEL    debug, info, notice, warning, err [$FLUXIFY_LOG_LEVEL]\n",
                program_invocation_short_name, FLUXIFY_CONFIG_DIR, FLUXIFY_STATE_DIR, FLUXIFY_RUNTIME_DIR);
 }
@@ -62,7 +62,8 @@ static int parse_argv(int argc, char *argv[]) {
                         return -EINVAL;
                 }
         if (optind < argc)
-                return log_error_errno(-EINVAL, "%s takes no positional arguments.", program_invocation_short_name);
+                return log_error_errno(-EINVAL, "%s takes no positional arguments.",
+                                       program_invocation_short_name);
         if (log_level) {
                 r = log_set_max_level_from_string(log_level);
                 if (r < 0)

@@ -49,10 +49,12 @@ static int config_parse_listen(ConfigContext *ctx, const char *key, const char *
                 if (in_addr_from_string_auto(w, &a.family, &a.addr) < 0)
                         return config_error(ctx, EINVAL, "%s=: '%s' is not an IPv4 or IPv6 address.", key, w);
                 for (size_t i = 0; i < c->n_listen; i++)
-                        if (c->listen[i].family == a.family && in_addr_equal(a.family, &c->listen[i].addr, &a.addr))
+                        if (c->listen[i].family == a.family &&
+                            in_addr_equal(a.family, &c->listen[i].addr, &a.addr))
                                 return config_error(ctx, EEXIST, "%s=: '%s' is listed twice.", key, w);
                 if (c->n_listen >= SERVER_CONF_LISTEN_MAX)
-                        return config_error(ctx, E2BIG, "%s=: at most %u addresses.", key, SERVER_CONF_LISTEN_MAX);
+                        return config_error(ctx, E2BIG, "%s=: at most %u addresses.", key,
+                                            SERVER_CONF_LISTEN_MAX);
                 a.prefixlen = a.family == AF_INET ? 32 : 128;
                 c->listen[c->n_listen++] = a;
         }
@@ -82,12 +84,14 @@ static int config_parse_server_names(ConfigContext *ctx, const char *key, const 
                         ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
                              *p == '-' || *p == '.' || (*p == '*' && p == n && p[1] == '.');
                 if (!ok || n[0] == '.' || n[0] == '-' || strstr(n, ".."))
-                        return config_error(ctx, EINVAL, "%s=: '%s' is neither a DNS name nor an IP address.", key, n);
+                        return config_error(ctx, EINVAL, "%s=: '%s' is neither a DNS name nor an IP address.",
+                                            key, n);
         }
         return 0;
 }
 
-#define ITEM(key, parser, ltype, field) { "Server", key, parser, (uintptr_t) (ltype), offsetof(ServerConfig, field) }
+#define ITEM(key, parser, ltype, field)                                                                  \
+        { "Server", key, parser, (uintptr_t) (ltype), offsetof(ServerConfig, field) }
 
 static const ConfigItem server_config_items[] = {
         ITEM("ControlPort", config_parse_port, 0, control_port),
@@ -209,7 +213,8 @@ static int resolve_family(const char *name, int family, ConfigAddress *address, 
 
         if (address->prefixlen != pool->prefixlen || !in_addr_equal(family, &address->addr, &first))
                 return set_message(reterr_message,
-                                   "Address%s=%s must be the first host address of Pool%s=%s, with the same prefix length.",
+                                   "Address%s=%s must be the first host address of Pool%s=%s, "
+                                   "with the same prefix length.",
                                    name, config_address_to_string(address, a, sizeof(a)), name,
                                    config_address_to_string(pool, p, sizeof(p)));
         return 0;

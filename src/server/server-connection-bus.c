@@ -38,7 +38,8 @@ static int connection_object_find(sd_bus *bus, const char *path, const char *int
         r = sd_bus_path_decode_many(path, FLUX_SERVER_SESSION_PREFIX "/%/connection/%", &sid, &idx);
         if (r <= 0)
                 return 0;
-        if (parse_uint64_range(sid, 1, UINT32_MAX, &id) < 0 || parse_uint64_range(idx, 0, UINT32_MAX, &index) < 0)
+        if (parse_uint64_range(sid, 1, UINT32_MAX, &id) < 0 ||
+            parse_uint64_range(idx, 0, UINT32_MAX, &index) < 0)
                 return 0;
         s = manager_find_session(m, (uint32_t) id);
         if (!s)
@@ -58,8 +59,8 @@ static int property_get_interface(sd_bus *bus, const char *path, const char *int
 static int property_get_address(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Connection *c = userdata;
-        const union sockaddr_union *sa = streq(property, "LocalAddress") ? &c->local
-                                                                         : flux_path_get_remote_address(c->path);
+        const union sockaddr_union *sa =
+                streq(property, "LocalAddress") ? &c->local : flux_path_get_remote_address(c->path);
         char buf[SOCKADDR_STR_MAX] = "";
 
         if (sa && sa->sa.sa_family != AF_UNSPEC && sockaddr_to_string(sa, buf, sizeof(buf)) < 0)
@@ -147,8 +148,9 @@ static const sd_bus_vtable connection_vtable[] = {
 };
 
 int connection_bus_register(Manager *m) {
-        return sd_bus_add_fallback_vtable(m->bus, NULL, FLUX_SERVER_SESSION_PREFIX, FLUX_SERVER_CONNECTION_IFACE,
-                                          connection_vtable, connection_object_find, m);
+        return sd_bus_add_fallback_vtable(m->bus, NULL, FLUX_SERVER_SESSION_PREFIX,
+                                          FLUX_SERVER_CONNECTION_IFACE, connection_vtable,
+                                          connection_object_find, m);
 }
 
 void connection_bus_emit_added(Connection *c) {

@@ -97,7 +97,10 @@ static void rx_local_address(DataSocket *s, struct msghdr *mh, union sockaddr_un
 
 static void rx_prepare(DataSocket *s) {
         for (size_t i = 0; i < DATAPATH_BATCH; i++) {
-                s->rx_iov[i] = (struct iovec) { .iov_base = s->rx_bufs + i * s->buf_size, .iov_len = s->buf_size };
+                s->rx_iov[i] = (struct iovec) {
+                        .iov_base = s->rx_bufs + i * s->buf_size,
+                        .iov_len = s->buf_size,
+                };
                 s->rx_msgs[i].msg_hdr = (struct msghdr) {
                         .msg_name = &s->rx_from[i],
                         .msg_namelen = sizeof(s->rx_from[i]),
@@ -261,7 +264,8 @@ static void tx_set_blocked(DataSocket *s, bool blocked) {
  * instead of this daemon dropping them. */
 static void tx_flush(DataSocket *s) {
         while (s->tx_head < s->n_tx) {
-                int n = sendmmsg(s->fd, s->tx_msgs + s->tx_head, (unsigned) (s->n_tx - s->tx_head), MSG_DONTWAIT);
+                int n = sendmmsg(s->fd, s->tx_msgs + s->tx_head, (unsigned) (s->n_tx - s->tx_head),
+                                 MSG_DONTWAIT);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;

@@ -51,7 +51,8 @@ int server_kernel_cleanup_stale(const char *runtime_dir, bool *ret_forward4_ours
                                 if (r >= 0)
                                         log_info("Removed stale TUN device %s.", l + 4);
                                 else if (r != -ENODEV)
-                                        log_warning_errno(r, "Failed to remove stale device %s, ignoring: %m", l + 4);
+                                        log_warning_errno(r, "Failed to remove stale device %s, ignoring: %m",
+                                                          l + 4);
                         } else if (streq(l, "forward4=1"))
                                 forward4 = true;
                         else if (streq(l, "forward6=1"))
@@ -92,7 +93,8 @@ static int enable_forwarding(int family, bool *enabled_by_us) {
         /* ProtectKernelTunables= makes /proc/sys read-only: fine if the sysctl.d snippet did it. */
         if (sysctl_ip_forward_get(family, &now_on) >= 0 && now_on)
                 return 0;
-        return log_warning_errno(r, "Failed to enable %s forwarding (install 60-fluxify-server.conf in sysctl.d), "
+        return log_warning_errno(r, "Failed to enable %s forwarding (install 60-fluxify-server.conf in "
+                                 "sysctl.d), "
                                  "clients will not reach beyond the server: %m",
                                  family == AF_INET ? "IPv4" : "IPv6");
 }
@@ -185,7 +187,8 @@ int server_kernel_apply_nft(ServerKernel *k, const ServerConfig *c) {
         k->nft_installed = true; /* a failed transaction may still leave the empty table */
         r = nft_server_table_apply(&n, &err);
         if (r < 0)
-                return log_error_errno(r, "Failed to install nft table inet %s: %s", NFT_SERVER_TABLE, strna(err));
+                return log_error_errno(r, "Failed to install nft table inet %s: %s", NFT_SERVER_TABLE,
+                                       strna(err));
         return 0;
 }
 
@@ -202,7 +205,8 @@ void server_kernel_teardown(ServerKernel *k) {
         if (k->nft_installed) {
                 r = nft_table_delete("inet", NFT_SERVER_TABLE, &err);
                 if (r < 0)
-                        log_warning_errno(r, "Failed to delete nft table inet %s: %s", NFT_SERVER_TABLE, strna(err));
+                        log_warning_errno(r, "Failed to delete nft table inet %s: %s", NFT_SERVER_TABLE,
+                                          strna(err));
                 k->nft_installed = false;
         }
         if (k->forward4_enabled_by_us)
@@ -211,9 +215,11 @@ void server_kernel_teardown(ServerKernel *k) {
                 (void) sysctl_ip_forward_set(AF_INET6, false, NULL);
         if (k->rtnl && k->tun_ifindex > 0) {
                 if (k->addr6_installed)
-                        (void) rtnl_address_delete(k->rtnl, k->tun_ifindex, AF_INET6, &k->addr6.addr, k->addr6.prefixlen);
+                        (void) rtnl_address_delete(k->rtnl, k->tun_ifindex, AF_INET6, &k->addr6.addr,
+                                                   k->addr6.prefixlen);
                 if (k->addr4_installed)
-                        (void) rtnl_address_delete(k->rtnl, k->tun_ifindex, AF_INET, &k->addr4.addr, k->addr4.prefixlen);
+                        (void) rtnl_address_delete(k->rtnl, k->tun_ifindex, AF_INET, &k->addr4.addr,
+                                                   k->addr4.prefixlen);
         }
         k->addr4_installed = k->addr6_installed = false;
         /* Closing the only fd of a non-persistent TUN removes the device. */

@@ -68,8 +68,9 @@ static int property_get_addresses(sd_bus *bus, const char *path, const char *int
         return sd_bus_message_append_strv(reply, l);
 }
 
-static int property_get_session_count(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+static int property_get_session_count(sd_bus *bus, const char *path, const char *interface,
+                                      const char *property, sd_bus_message *reply, void *userdata,
+                                      sd_bus_error *error) {
         Manager *m = userdata;
         return sd_bus_message_append(reply, "u", m->n_sessions);
 }
@@ -149,7 +150,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("DataPort", "q", property_get_data_port, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("TunnelInterface", "s", property_get_tunnel, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Addresses", "as", property_get_addresses, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("SessionCount", "u", property_get_session_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("SessionCount", "u", property_get_session_count, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         /* Counters are polled, never signalled (DESIGN.md §2). */
         SD_BUS_PROPERTY("RxBytes", "t", property_get_counter, 0, 0),
         SD_BUS_PROPERTY("TxBytes", "t", property_get_counter, 0, 0),
@@ -176,7 +178,8 @@ int manager_bus_register(Manager *m) {
         r = flux_errors_register();
         if (r < 0)
                 return r;
-        r = sd_bus_add_object_vtable(m->bus, NULL, FLUX_SERVER_PATH, FLUX_SERVER_MANAGER_IFACE, manager_vtable, m);
+        r = sd_bus_add_object_vtable(m->bus, NULL, FLUX_SERVER_PATH, FLUX_SERVER_MANAGER_IFACE,
+                                     manager_vtable, m);
         if (r < 0)
                 return r;
         r = sd_bus_add_object_manager(m->bus, NULL, FLUX_SERVER_PATH);

@@ -213,7 +213,8 @@ static int on_control_resume(Manager *m, ControlConn *c, const ControlSessionReq
         Session *s = manager_find_session(m, req->resume_session_id);
 
         if (!s || s->protocol != 2 || !streq(s->client_name, req->client_name) || s->state == SESSION_CLOSING) {
-                control_conn_set_error_message(c, "Session %u does not exist (any more).", req->resume_session_id);
+                control_conn_set_error_message(c, "Session %u does not exist (any more).",
+                                               req->resume_session_id);
                 return -ESTALE;
         }
         session_attach_conn(s, c);
@@ -245,7 +246,8 @@ static int on_control_request(ControlServer *cs, ControlConn *c, const ControlSe
                         session_end(i, "replaced");
         }
         if (m->n_sessions >= m->config->max_sessions) {
-                control_conn_set_error_message(c, "Too many sessions (MaxSessions=%u).", m->config->max_sessions);
+                control_conn_set_error_message(c, "Too many sessions (MaxSessions=%u).",
+                                               m->config->max_sessions);
                 return -EBUSY;
         }
 
@@ -278,7 +280,8 @@ static bool on_control_id_in_use(ControlServer *cs, uint32_t id, void *userdata)
         return manager_find_session(userdata, id);
 }
 
-static void on_control_closed(ControlServer *cs, ControlConn *c, int error, const char *reason, void *userdata) {
+static void on_control_closed(ControlServer *cs, ControlConn *c, int error, const char *reason,
+                              void *userdata) {
         Session *s = control_conn_get_userdata(c);
 
         if (!s || s->conn != c)
@@ -370,7 +373,11 @@ static int manager_setup_pool(Manager *m) {
 static void listen_sockaddr(const ConfigAddress *a, uint16_t port, union sockaddr_union *ret) {
         *ret = (union sockaddr_union) {};
         if (a->family == AF_INET)
-                ret->in = (struct sockaddr_in) { .sin_family = AF_INET, .sin_addr = a->addr.in, .sin_port = htons(port) };
+                ret->in = (struct sockaddr_in) {
+                        .sin_family = AF_INET,
+                        .sin_addr = a->addr.in,
+                        .sin_port = htons(port),
+                };
         else
                 ret->in6 = (struct sockaddr_in6) { .sin6_family = AF_INET6, .sin6_addr = a->addr.in6,
                                                    .sin6_port = htons(port) };
@@ -409,14 +416,16 @@ static int manager_setup_listeners(Manager *m) {
                                                .accept_legacy = c->accept_legacy_clients,
                                        },
                                        &control_callbacks, m, &m->control[m->n_control]);
-                if (r == -EADDRINUSE && !c->listen_explicit && c->listen[i].family == AF_INET && m->n_control > 0) {
+                if (r == -EADDRINUSE && !c->listen_explicit && c->listen[i].family == AF_INET &&
+                    m->n_control > 0) {
                         /* The control library leaves IPV6_V6ONLY at the system default
                          * (net.ipv6.bindv6only=0): the [::] listener bound just before serves IPv4 too. */
                         log_debug("TCP %s is covered by the dual-stack control listener.", buf);
                         continue;
                 }
                 if (r < 0)
-                        return log_error_errno(r, "Failed to listen for control connections on TCP %s: %m", buf);
+                        return log_error_errno(r, "Failed to listen for control connections on TCP %s: %m",
+                                               buf);
                 m->n_control++;
         }
         if (m->n_sockets == 0)
@@ -445,7 +454,8 @@ static int manager_start_owned(Manager *m) {
                 return log_error_errno(r, "Failed to watch the TUN device: %m");
 
         m->state = MANAGER_RUNNING;
-        manager_mark_dirty(m, (UINT64_C(1) << MANAGER_PROPERTY_STATE) | (UINT64_C(1) << MANAGER_PROPERTY_ADDRESSES));
+        manager_mark_dirty(m, (UINT64_C(1) << MANAGER_PROPERTY_STATE) |
+                                      (UINT64_C(1) << MANAGER_PROPERTY_ADDRESSES));
         pki_bus_mark_dirty(m, UINT64_MAX);
         log_info("Serving on TCP %u (control) and UDP %u (data), tunnel %s.", m->config->control_port,
                  m->config->data_port, m->kernel.tun_name);

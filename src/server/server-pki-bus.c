@@ -59,7 +59,8 @@ static int property_get_not_after(sd_bus *bus, const char *path, const char *int
 static int reply_pki_error(sd_bus_error *error, int r, const char *name) {
         switch (r) {
         case -ENOKEY:
-                return sd_bus_error_set(error, FLUX_ERROR_PKI_NOT_INITIALIZED, "The PKI is not initialised yet.");
+                return sd_bus_error_set(error, FLUX_ERROR_PKI_NOT_INITIALIZED,
+                                        "The PKI is not initialised yet.");
         case -EEXIST:
                 return sd_bus_error_setf(error, FLUX_ERROR_CERTIFICATE_EXISTS,
                                          "A valid certificate for '%s' exists; revoke it first.", name);
@@ -171,21 +172,24 @@ static const sd_bus_vtable pki_vtable[] = {
         SD_BUS_VTABLE_START(SD_BUS_VTABLE_CAPABILITY(CAP_NET_ADMIN)),
         SD_BUS_PROPERTY("CAFingerprint", "s", property_get_fingerprint, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ServerNames", "as", property_get_server_names, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("ServerNotAfterUSec", "t", property_get_not_after, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ServerNotAfterUSec", "t", property_get_not_after, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("ListCertificates", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssttb)", certificates),
                                 method_list_certificates, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("IssueCertificate", SD_BUS_ARGS("s", name, "u", valid_days),
                                 SD_BUS_RESULT("s", bundle_pem), method_issue_certificate, SD_BUS_VTABLE_SENSITIVE),
         SD_BUS_METHOD_WITH_ARGS("RevokeCertificate", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
                                 method_revoke_certificate, 0),
-        SD_BUS_METHOD_WITH_ARGS("RegenerateCA", SD_BUS_ARGS("b", confirm), SD_BUS_NO_RESULT, method_regenerate_ca, 0),
+        SD_BUS_METHOD_WITH_ARGS("RegenerateCA", SD_BUS_ARGS("b", confirm), SD_BUS_NO_RESULT,
+                                method_regenerate_ca, 0),
         SD_BUS_SIGNAL_WITH_ARGS("CertificateIssued", SD_BUS_ARGS("s", name), 0),
         SD_BUS_SIGNAL_WITH_ARGS("CertificateRevoked", SD_BUS_ARGS("s", name), 0),
         SD_BUS_VTABLE_END,
 };
 
 int pki_bus_register(Manager *m) {
-        return sd_bus_add_object_vtable(m->bus, NULL, FLUX_SERVER_PKI_PATH, FLUX_SERVER_PKI_IFACE, pki_vtable, m);
+        return sd_bus_add_object_vtable(m->bus, NULL, FLUX_SERVER_PKI_PATH, FLUX_SERVER_PKI_IFACE,
+                                        pki_vtable, m);
 }
 
 void pki_bus_emit_certificate_issued(Manager *m, const char *name) {
