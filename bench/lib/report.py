@@ -96,8 +96,8 @@ def section_b(res):
         if r["scenario"] not in scen:
             scen.append(r["scenario"])
     lines = ["| scenario | sum | Fluxify P=1 (of sum) | Fluxify P=4 (of sum) | OpenVPN P=1, best path | raw, best path "
-             "| Fluxify ÷ OpenVPN (P=1) | bar (P=1) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| Fluxify P=1 of achievable | Fluxify ÷ OpenVPN (P=1) | bar (P=1) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in scen:
         rs = [r for r in rows if r["scenario"] == s]
         total = rs[0]["sum_mbps"]
@@ -112,9 +112,11 @@ def section_b(res):
         b = BARS_B.get(s)
         ok = None if f1 is None or b is None else (f1 / total >= b and (w1 is None or f1 >= 0.95 * w1))
         frac = lambda x: "–" if x is None else f"{x:.1f} ({x / total:.2f})"
-        lines.append(f"| {s} | {total:g} | **{frac(f1)}** | {frac(f4)} | {fmt(o1)} | {fmt(w1)} | {fmt(ratio, 2)} "
-                     f"| ≥ {b:.2f}{bar(ok)} |" if b else
-                     f"| {s} | {total:g} | **{frac(f1)}** | {frac(f4)} | {fmt(o1)} | {fmt(w1)} | {fmt(ratio, 2)} | |")
+        # Achievable: the sum scaled by what raw TCP gets of path 1's nominal rate (tbf, headers).
+        p1 = rs[0].get("path1_mbps") or 0
+        ach = (f1 / (total * w1 / p1)) if (f1 and w1 and p1) else None
+        lines.append(f"| {s} | {total:g} | **{frac(f1)}** | {frac(f4)} | {fmt(o1)} | {fmt(w1)} | {fmt(ach, 2)} "
+                     f"| {fmt(ratio, 2)} | {'≥ %.2f' % b if b else ''}{bar(ok)} |")
     return "\n".join(lines)
 
 
@@ -224,7 +226,9 @@ def main():
     if sb:
         parts.append("### (b) Aggregation (no rates set by hand)\n\n" + sb +
                      "\n\nOpenVPN and raw use path 1, the best single path of each scenario; "
-                     "\"of sum\" is the fraction of the sum of the nominal path rates." +
+                     "\"of sum\" is the fraction of the sum of the nominal path rates; \"of achievable\" divides by "
+                     "that sum scaled by the raw single-path goodput ÷ its nominal rate (what TCP can get through "
+                     "these tbf buckets, about 0.95). The bar applies to the fraction of the sum." +
                      busy(lambda r: bool(r.get("sum_mbps"))))
     sc = section_c(res)
     if sc:
