@@ -137,6 +137,11 @@ tb_check "5 % loss c2s only: s2c UDP loss (%)" "$(tb_jq "$J" 'round(d["end"]["su
 tb_emu_stats 3 | sed 's/^/     /'
 tb_set 3 --loss 0
 
+# Impairments back to zero: the emulator and its queue rules go, the path is plain again.
+tb_set 1 --delay 0 --jitter 0
+tb_check "zero impairment: emulator stopped" "$(tb_alive pathemu-r1 && echo 1 || echo 0)" == 0
+tb_check "zero impairment: ping RTT avg (ms)" "$(tb_c ping -q -c 5 -i 0.05 -I 172.16.1.2 "$TB_SERVER_ADDR" | sed -nE 's|.*= [0-9.]+/([0-9.]+)/.*|\1|p')" '<' 2
+
 # 6. Cut and restore.
 tb_cut 2
 tb_c ping -q -c 3 -i 0.1 -W 0.5 -I 172.16.2.2 "$TB_SERVER_ADDR" >"$TB_RUN/ping4" 2>&1

@@ -418,12 +418,18 @@ tb_emu_apply() {
                 echo "c2s $(cat "$TB_RUN/r$i/c2s")"
                 echo "s2c $(cat "$TB_RUN/r$i/s2c")"
         } >"$conf"
-        if tb_alive "pathemu-r$i"; then
-                kill -HUP "$(tb_pid "pathemu-r$i")"
+        local ipt
+        ipt=$(command -v iptables-legacy || command -v iptables) || tb_die "iptables missing (tools/install-deps)"
+        if ! grep -qE '(delay|jitter|loss)=[0-9.]*[1-9]' "$conf"; then
+                # Nothing to emulate: back to the fast path (no queue rule, no emulator).
+                if tb_alive "pathemu-r$i"; then
+                        ip netns exec "$R" "$ipt" -w -F FORWARD
+                        tb_stop "pathemu-r$i" TERM 5
+                fi
                 return 0
         fi
-        # Nothing to emulate: keep the fast path (no queue rule).
-        if ! grep -qE '(delay|jitter|loss)=[0-9.]*[1-9]' "$conf"; then
+        if tb_alive "pathemu-r$i"; then
+                kill -HUP "$(tb_pid "pathemu-r$i")"
                 return 0
         fi
         [ -n "${TB_PATHEMU:-}" ] || TB_PATHEMU=$(tb_find_bin "${FLUXIFY_PATHEMU:-}" pathemu) ||
@@ -437,9 +443,6 @@ tb_emu_apply() {
         done
         # This kernel has no nft `queue` expression (CONFIG_NFT_QUEUE unset) but has xt NFQUEUE:
         # iptables-legacy feeds the emulator. --queue-bypass: with pathemu gone, packets pass.
-        local ipt
-        ipt=$(command -v iptables-legacy || command -v iptables) ||
-                tb_die "iptables missing (tools/install-deps)"
         ip netns exec "$R" "$ipt" -w -A FORWARD -i rc -j NFQUEUE --queue-num 0 --queue-bypass &&
                 ip netns exec "$R" "$ipt" -w -A FORWARD -i rs -j NFQUEUE --queue-num 1 --queue-bypass ||
                 tb_die "NFQUEUE rules on $R"
