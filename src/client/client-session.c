@@ -301,6 +301,8 @@ static int uplink_control_start(Session *s, Uplink *u) {
                 /* The server keeps the data keys across a resume: without them, a fresh session. */
                 .resume = session_may_resume(&keys, s->has_resume, s->resume_id),
                 .resume_session_id = s->resume_id,
+                /* The server uses the same scheduler toward us (docs/protocol.md "request"). */
+                .scheduler = flux_scheduler_kind_to_string((FluxSchedulerKind) s->manager->scheduler),
         };
         int r;
 

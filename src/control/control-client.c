@@ -33,6 +33,7 @@ struct ControlClient {
         bool resume;
         uint32_t resume_session_id;
         uint8_t resume_token[CONTROL_TOKEN_SIZE];
+        char *scheduler;                 /* NULL = not asked */
         sd_event_source *response_timer, *idle_timer, *keepalive_timer;
         unsigned dispatching;
         bool free_requested;
@@ -50,6 +51,7 @@ static void client_destroy(ControlClient *c) {
         tls_context_unref(c->tls);
         sd_event_unref(c->event);
         free(c->client_name);
+        free(c->scheduler);
         explicit_bzero(c, sizeof(*c));
         free(c);
 }
@@ -130,6 +132,7 @@ static void on_stream_established(TlsStream *t, void *userdata) {
                 .client_name = c->client_name,
                 .resume = c->resume,
                 .resume_session_id = c->resume_session_id,
+                .scheduler = c->protocol == CONTROL_PROTOCOL_V2 ? c->scheduler : NULL,
         };
         _cleanup_(freep) char *json = NULL;
         size_t n;
@@ -352,6 +355,7 @@ int control_client_new(sd_event *e, const ControlClientConfig *cfg, const Contro
         assert_return(cfg->remote.sa.sa_family == AF_INET || cfg->remote.sa.sa_family == AF_INET6, -EINVAL);
         assert_return(cfg->protocol <= CONTROL_PROTOCOL_V2, -EINVAL);
         assert_return(!(cfg->resume && (cfg->protocol == CONTROL_PROTOCOL_V1 || cfg->resume_session_id == 0)), -EINVAL);
+        assert_return(!cfg->scheduler || control_scheduler_valid(cfg->scheduler), -EINVAL);
 
         c = new0(ControlClient, 1);
         if (!c)
@@ -370,6 +374,13 @@ int control_client_new(sd_event *e, const ControlClientConfig *cfg, const Contro
         if (!c->client_name) {
                 client_destroy(c);
                 return -ENOMEM;
+        }
+        if (cfg->scheduler) {
+                c->scheduler = strdup(cfg->scheduler);
+                if (!c->scheduler) {
+                        client_destroy(c);
+                        return -ENOMEM;
+                }
         }
 
         r = tls_context_new_client(cfg->bundle, cfg->server_name, &cfg->limits, &c->tls);

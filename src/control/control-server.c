@@ -383,6 +383,7 @@ static void finish_v2(ControlConn *c, const ControlSessionRequest *sr, ControlGr
 }
 
 static void handle_request(ControlConn *c, const char *data, size_t size, bool at_eof) {
+        _cleanup_(freep) char *scheduler = NULL;
         ControlRequest req = {};
         ControlSessionRequest sr;
         ControlGrant grant = {};
@@ -394,6 +395,9 @@ static void handle_request(ControlConn *c, const char *data, size_t size, bool a
         r = control_request_decode(data, size, &req);
         if (r == -EPROTONOSUPPORT)
                 return conn_refuse(c, CONTROL_ERROR_UNSUPPORTED, "unsupported control protocol version");
+        if (r == -EOPNOTSUPP)
+                return conn_refuse(c, CONTROL_ERROR_BAD_REQUEST,
+                                   "unknown scheduler (this server knows weighted, flow, lowest-rtt, redundant)");
         if (r < 0)
                 return conn_refuse(c, CONTROL_ERROR_BAD_REQUEST, "malformed request");
         r = request_refusal(c, &req, at_eof, msg, sizeof(msg));
@@ -421,6 +425,8 @@ static void handle_request(ControlConn *c, const char *data, size_t size, bool a
         };
         (void) tls_stream_get_peer_address(c->stream, &sr.peer);
         c->protocol = req.protocol;
+        scheduler = TAKE_PTR(req.scheduler);
+        sr.scheduler = scheduler;
         control_request_done(&req);
 
         r = request_grant(c, &sr, &grant);

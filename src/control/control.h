@@ -57,6 +57,10 @@ typedef struct ControlSessionRequest {
          * resume the data plane keeps its keys; this is the new connection's secret. */
         const uint8_t *data_secret;
         union sockaddr_union peer;
+        /* v2, optional: the data-plane scheduler the client asked for, one of
+         * control_scheduler_valid() ("weighted", "flow", "lowest-rtt", "redundant"); NULL = it did
+         * not ask (the daemon's default). Valid during the call only. */
+        const char *scheduler;
 } ControlSessionRequest;
 
 typedef struct ControlGrant {
@@ -132,6 +136,7 @@ typedef struct ControlClientConfig {
         bool resume;                     /* v2: resume resume_session_id with resume_token */
         uint32_t resume_session_id;
         uint8_t resume_token[CONTROL_TOKEN_SIZE];
+        const char *scheduler;           /* v2: asked of the server (control_scheduler_valid()); NULL = its default */
         TlsLimits limits;                /* zero fields take the TLS defaults */
         usec_t keepalive_interval;       /* 0 = the server's announced interval */
         usec_t idle_timeout;             /* 0 = 3 × keepalive interval + 5 s */

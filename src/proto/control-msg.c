@@ -83,6 +83,7 @@ void control_request_done(ControlRequest *r) {
         if (!r)
                 return;
         free(r->client_name);
+        free(r->scheduler);
         explicit_bzero(r, sizeof(*r));
 }
 
@@ -255,6 +256,17 @@ static bool name_is_plausible(const char *s, size_t len) {
 
 /* ------------------------------------------------------------------ request */
 
+bool control_scheduler_valid(const char *name) {
+        static const char *const names[] = { "weighted", "flow", "lowest-rtt", "redundant" };
+
+        if (!name)
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (streq(name, names[i]))
+                        return true;
+        return false;
+}
+
 int control_request_encode(const ControlRequest *r, char **ret, size_t *ret_size) {
         _cleanup_(json_decrefp) json_t *o = NULL;
         int k;
@@ -274,6 +286,12 @@ int control_request_encode(const ControlRequest *r, char **ret, size_t *ret_size
                 return -EPROTONOSUPPORT;
         if ((k = set_new(o, "protocol", json_integer(CONTROL_PROTOCOL_V2))) < 0)
                 return k;
+        if (r->scheduler) {
+                if (!control_scheduler_valid(r->scheduler))
+                        return -EINVAL;
+                if ((k = set_new(o, "scheduler", json_string(r->scheduler))) < 0)
+                        return k;
+        }
         if (r->resume) {
                 char token[DIV_ROUND_UP(CONTROL_TOKEN_SIZE, 3) * 4 + 1];
                 json_t *res = json_object();
@@ -340,6 +358,18 @@ static int request_decode_v2(json_t *o, ControlRequest *ret) {
                         return -EBADMSG;
                 ret->resume = true;
                 ret->resume_session_id = (uint32_t) json_integer_value(id);
+        }
+        /* Optional; null counts as absent like "resume". A well-formed but unknown name gets its
+         * own error so the server can say what was wrong. */
+        v = json_object_get(o, "scheduler");
+        if (v && !json_is_null(v)) {
+                if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+                        return -EBADMSG;
+                if (!control_scheduler_valid(json_string_value(v)))
+                        return -EOPNOTSUPP;
+                ret->scheduler = strdup(json_string_value(v));
+                if (!ret->scheduler)
+                        return -ENOMEM;
         }
         ret->protocol = CONTROL_PROTOCOL_V2;
         return 0;

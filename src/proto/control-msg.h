@@ -10,12 +10,13 @@
  *
  * Version 2 (docs/protocol.md "Control protocol"): one JSON object per line, at most
  * CONTROL_MSG_MAX bytes. The first client message is the request ({"client_name", "protocol":2,
- * optional "resume"}); every later message carries "type". Decoding is strict: exact key names,
+ * optional "resume", optional "scheduler"}); every later message carries "type". Decoding is strict: exact key names,
  * exact JSON types, ranges checked, duplicate keys rejected; unknown keys are ignored (so later
  * versions can add optional fields) — documented per message.
  *
  * Errors: -EBADMSG malformed JSON / wrong type / out of range, -EMSGSIZE too large,
- * -EPROTONOSUPPORT unknown protocol version, -ENOMEM. */
+ * -EPROTONOSUPPORT unknown protocol version, -EOPNOTSUPP a v2 request asking for a scheduler
+ * this version does not know, -ENOMEM. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,7 +38,14 @@ typedef struct ControlRequest {
         bool resume;
         uint32_t resume_session_id;                 /* non-zero when resume */
         uint8_t resume_token[CONTROL_TOKEN_SIZE];
+        /* v2, optional: the data-plane scheduler the client wants the server to use toward it, one
+         * of control_scheduler_valid(); NULL = the server's default. v1 never carries it. */
+        char *scheduler;
 } ControlRequest;
+
+/* The scheduler names a request may carry: "weighted", "flow", "lowest-rtt", "redundant" (the data
+ * path's FluxSchedulerKind names; proto may not depend on datapath, test-control checks they agree). */
+bool control_scheduler_valid(const char *name);
 
 void control_request_done(ControlRequest *r);
 
@@ -116,8 +124,9 @@ typedef struct ControlMsg {
 
 void control_msg_done(ControlMsg *m);
 
-/* Request. protocol 1 encodes exactly {"client_name":"…"} (Go byte order); protocol 2 adds
- * "protocol":2 and "resume":{"session_id":N,"token":"<base64>"}. No trailing newline. */
+/* Request. protocol 1 encodes exactly {"client_name":"…"} (Go byte order; a scheduler is not
+ * sent); protocol 2 adds "protocol":2, "resume":{"session_id":N,"token":"<base64>"} and
+ * "scheduler" (-EINVAL if not control_scheduler_valid()). No trailing newline. */
 int control_request_encode(const ControlRequest *r, char **ret, size_t *ret_size);
 /* Decides the version: no "protocol" key → v1 lenient decoding; "protocol":2 → strict v2. */
 int control_request_decode(const char *data, size_t size, ControlRequest *ret);

@@ -209,6 +209,22 @@ static int grant_session(Manager *m, Session *s, ControlGrant *g) {
         return 0;
 }
 
+/* The client's profile chose a scheduler: use it toward that client too, so both directions
+ * behave alike (a redundant client gets a redundant downlink). Scheduler= is the default for
+ * clients that do not ask (and for version 1). */
+static void session_apply_requested_scheduler(Session *s, const ControlSessionRequest *req) {
+        FluxSchedulerKind k;
+        int r;
+
+        if (!req->scheduler)
+                return;
+        k = flux_scheduler_kind_from_string(req->scheduler);
+        r = k < 0 ? k : session_set_scheduler(s, k);
+        if (r < 0)
+                log_warning_errno(r, "Session %u: cannot use the scheduler '%s' the client asked for, ignoring: %m",
+                                  s->id, req->scheduler);
+}
+
 static int on_control_resume(Manager *m, ControlConn *c, const ControlSessionRequest *req, ControlGrant *g) {
         Session *s = manager_find_session(m, req->resume_session_id);
 
@@ -218,6 +234,7 @@ static int on_control_resume(Manager *m, ControlConn *c, const ControlSessionReq
                 return -ESTALE;
         }
         session_attach_conn(s, c);
+        session_apply_requested_scheduler(s, req);
         log_info("Session %u of %s resumed its control connection.", s->id, s->client_name);
         return grant_session(m, s, g);
 }
@@ -271,6 +288,7 @@ static int on_control_request(ControlServer *cs, ControlConn *c, const ControlSe
         }
         if (req->protocol == 2)
                 session_attach_conn(s, c);
+        session_apply_requested_scheduler(s, req);
 
         log_info("Session %u for %s (protocol %u).", s->id, s->client_name, s->protocol);
         return grant_session(m, s, ret_grant);

@@ -8,7 +8,8 @@
  * Steps, each reported as one JSON line on stdout:
  *   established   session id and addresses from the control response
  *   paths_up      every path registered and acknowledged, with its probe RTT
- *   echo          IPv4 and IPv6 echo through the server's TUN: requests sent, replies received
+ *   echo          IPv4 and IPv6 echo through the server's TUN: requests sent, replies received,
+ *                 duplicate copies received (the server's scheduler is redundant: --scheduler)
  *   attacks       replayed data datagrams, a datagram for an unknown session, a forged one, a
  *                 runt, and an echo with a spoofed inner source (none may produce a reply)
  *   detached      --resume: the control connection was dropped without a bye; echo still works
@@ -82,6 +83,7 @@ typedef struct Client {
         usec_t resume_at;
         const PkiBundle *bundle;
         const char *server_name;
+        const char *scheduler;  /* --scheduler: asked of the server in the request; NULL = its default */
 } Client;
 
 static int client_connect(Client *c, bool resume);
@@ -335,8 +337,10 @@ static int on_step(sd_event_source *s, uint64_t usec, void *userdata) {
                 unsigned want4 = c->session.addresses.has4 ? ECHO_COUNT : 0;
                 unsigned want6 = c->session.addresses.has6 ? ECHO_COUNT : 0;
                 if ((c->echo_replies4 >= want4 && c->echo_replies6 >= want6) || n > c->step_deadline) {
-                        printf("{\"event\":\"echo\",\"sent4\":%u,\"received4\":%u,\"sent6\":%u,\"received6\":%u}\n",
-                               want4, c->echo_replies4, want6, c->echo_replies6);
+                        printf("{\"event\":\"echo\",\"sent4\":%u,\"received4\":%u,\"sent6\":%u,\"received6\":%u,"
+                               "\"duplicates\":%" PRIu64 "}\n",
+                               want4, c->echo_replies4, want6, c->echo_replies6,
+                               flux_tunnel_get_stats(c->tunnel)->duplicates);
                         fflush(stdout);
                         if (c->captured_len == 0) {
                                 client_finish(c, -ENODATA);
@@ -528,6 +532,7 @@ static int client_connect(Client *c, bool resume) {
                 .protocol = c->protocol,
                 .resume = resume,
                 .resume_session_id = resume ? c->session.session_id : 0,
+                .scheduler = c->scheduler,
         };
 
         if (resume)
@@ -548,6 +553,7 @@ int main(int argc, char *argv[]) {
                 { "protocol", required_argument, NULL, 'V' },
                 { "resume", no_argument, NULL, 'R' },
                 { "drop-control", no_argument, NULL, 'D' },
+                { "scheduler", required_argument, NULL, 'S' },
                 {},
         };
         _cleanup_(pki_bundle_freep) PkiBundle *bundle = NULL;
@@ -572,13 +578,14 @@ int main(int argc, char *argv[]) {
                 case 'V': c.protocol = (unsigned) atoi(optarg) == 1 ? 1 : 2; break;
                 case 'R': c.resume_test = true; break;
                 case 'D': c.resume_test = c.drop_only = true; break;
+                case 'S': c.scheduler = optarg; break;
                 default: return 2;
                 }
         if (c.n_paths < 1 || c.n_paths > MAX_PATHS)
                 c.n_paths = 1;
         if (!bundle_path || !server) {
                 fprintf(stderr, "usage: %s --bundle FILE --server ADDRESS [--server-name NAME] [--control-port N] "
-                        "[--paths N] [--hold SEC] [--protocol 1|2] [--resume|--drop-control]\n", program_invocation_short_name);
+                        "[--paths N] [--hold SEC] [--protocol 1|2] [--resume|--drop-control] [--scheduler NAME]\n", program_invocation_short_name);
                 return 2;
         }
         r = pki_bundle_load(bundle_path, &bundle);

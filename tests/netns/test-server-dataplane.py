@@ -339,6 +339,8 @@ def run(exe, client_exe, tmp, update):
         echo = c.wait_event('echo')
         check(echo is not None and echo['received4'] == echo['sent4'] == 3, 'IPv4 echo through the TUN')
         check(echo is not None and echo['received6'] == echo['sent6'] == 3, 'IPv6 echo through the TUN')
+        check(echo is not None and echo['duplicates'] == 0,
+              "no scheduler asked: the server's Scheduler= (weighted) sends each reply once")
         att = c.wait_event('attacks')
         check(att is not None and att['unexpected_replies'] == 0, 'no reply to replayed, forged or spoofed packets')
         spath = None
@@ -380,6 +382,16 @@ def run(exe, client_exe, tmp, update):
             if spath:
                 d.send(spath, SESSION_IF + '.Terminate', 'string:v6 done')
         check(c.finish() == 0, 'IPv6 client told bye')
+
+        # 1a''. The client asks for the redundant scheduler in its request: the server uses it
+        # toward this client, so every echo reply comes over both paths (the second copy is a
+        # duplicate at the client).
+        c = Client(client_exe, tb.cli, bundle, paths=2, hold=1, extra=['--scheduler', 'redundant'])
+        echo = c.wait_event('echo')
+        check(echo is not None and echo['received4'] == 3 and echo['received6'] == 3, 'echo with scheduler redundant')
+        check(echo is not None and echo['duplicates'] >= 3,
+              f"the session's scheduler follows the request (redundant downlink: {echo and echo['duplicates']} duplicates)")
+        check(c.finish() == 0, 'redundant client done')
 
         # 1b. Control connection lost without a bye: the data plane keeps working, the session
         # waits (detached), and a new connection resumes it with the token.

@@ -225,6 +225,97 @@ START_TEST(test_v2_request) {
 }
 END_TEST
 
+START_TEST(test_v2_request_scheduler) {
+        static const char *const names[] = { "weighted", "flow", "lowest-rtt", "redundant" };
+        ControlRequest back = {};
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                ControlRequest req = { .protocol = 2, .client_name = (char *) "laptop", .scheduler = (char *) names[i] };
+                _cleanup_(freep) char *out = NULL, *expect = NULL;
+                size_t n;
+
+                ck_assert(control_scheduler_valid(names[i]));
+                ck_assert_int_eq(control_request_encode(&req, &out, &n), 0);
+                ck_assert_int_ge(asprintf(&expect, "{\"client_name\":\"laptop\",\"protocol\":2,\"scheduler\":\"%s\"}",
+                                          names[i]), 0);
+                ck_assert_str_eq(out, expect);
+                ck_assert_int_eq(control_request_decode(out, n, &back), 0);
+                ck_assert_str_eq(back.scheduler, names[i]);
+                control_request_done(&back);
+        }
+
+        /* Absent or null: the server's default. */
+        {
+                const char *j = "{\"client_name\":\"laptop\",\"protocol\":2,\"scheduler\":null}";
+                ck_assert_int_eq(control_request_decode(j, strlen(j), &back), 0);
+                ck_assert_ptr_null(back.scheduler);
+                control_request_done(&back);
+        }
+        /* With a resume, and after it in the encoding. */
+        {
+                ControlRequest req = { .protocol = 2, .client_name = (char *) "laptop", .resume = true,
+                                       .resume_session_id = 7, .scheduler = (char *) "redundant" };
+                _cleanup_(freep) char *out = NULL;
+                size_t n;
+
+                ck_assert_int_eq(control_request_encode(&req, &out, &n), 0);
+                ck_assert_int_eq(control_request_decode(out, n, &back), 0);
+                ck_assert(back.resume);
+                ck_assert_str_eq(back.scheduler, "redundant");
+                control_request_done(&back);
+        }
+        /* Version 1 never carries it (Go byte order). */
+        {
+                ControlRequest req = { .protocol = 1, .client_name = (char *) "laptop", .scheduler = (char *) "flow" };
+                _cleanup_(freep) char *out = NULL;
+                size_t n;
+
+                ck_assert_int_eq(control_request_encode(&req, &out, &n), 0);
+                ck_assert_str_eq(out, "{\"client_name\":\"laptop\"}");
+        }
+        /* Encoding refuses what decoding would. */
+        {
+                ControlRequest req = { .protocol = 2, .client_name = (char *) "laptop", .scheduler = (char *) "fastest" };
+                _cleanup_(freep) char *out = NULL;
+                size_t n;
+
+                ck_assert_int_eq(control_request_encode(&req, &out, &n), -EINVAL);
+                ck_assert_ptr_null(out);
+        }
+
+        /* Strict: exact names, exact type. */
+        static const struct {
+                const char *json;
+                int r;
+        } bad[] = {
+                { "{\"client_name\":\"laptop\",\"protocol\":2,\"scheduler\":\"fastest\"}", -EOPNOTSUPP },
+                { "{\"client_name\":\"laptop\",\"protocol\":2,\"scheduler\":\"Redundant\"}", -EOPNOTSUPP },
+                { "{\"client_name\":\"laptop\",\"protocol\":2,\"scheduler\":\"redundant \"}", -EOPNOTSUPP },
+                { "{\"client_name\":\"laptop\",\"protocol\":2,\"scheduler\":\"\"}", -EOPNOTSUPP },
+                { "{\"client_name\":\"laptop\",\"protocol\":2,\"scheduler\":\"flow\\u0000\"}", -EBADMSG },
+                { "{\"client_name\":\"laptop\",\"protocol\":2,\"scheduler\":3}", -EBADMSG },
+                { "{\"client_name\":\"laptop\",\"protocol\":2,\"scheduler\":[\"flow\"]}", -EBADMSG },
+                { "{\"client_name\":\"laptop\",\"protocol\":2,\"scheduler\":\"flow\",\"scheduler\":\"flow\"}", -EBADMSG },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                ControlRequest x = {};
+                int r = control_request_decode(bad[i].json, strlen(bad[i].json), &x);
+                ck_assert_msg(r == bad[i].r, "%s: %d", bad[i].json, r);
+                ck_assert_ptr_null(x.client_name);
+                ck_assert_ptr_null(x.scheduler);
+        }
+        /* Version 1 ignores the key like any unknown key (Go-lenient). */
+        {
+                const char *j = "{\"client_name\":\"laptop\",\"scheduler\":\"fastest\"}";
+                ck_assert_int_eq(control_request_decode(j, strlen(j), &back), 0);
+                ck_assert_uint_eq(back.protocol, 1);
+                ck_assert_ptr_null(back.scheduler);
+                control_request_done(&back);
+        }
+        ck_assert(!control_scheduler_valid(NULL));
+}
+END_TEST
+
 static void roundtrip(const ControlMsg *m, ControlMsg *ret) {
         _cleanup_(freep) char *out = NULL;
         size_t n;
@@ -426,6 +517,7 @@ static Suite *control_msg_suite(void) {
         tcase_add_test(tc, test_v1_decode_vectors);
         tcase_add_test(tc, test_v1_lenient_extra);
         tcase_add_test(tc, test_v2_request);
+        tcase_add_test(tc, test_v2_request_scheduler);
         tcase_add_test(tc, test_v2_messages);
         tcase_add_test(tc, test_size_limit);
         tcase_add_test(tc, test_error_codes);

@@ -45,6 +45,7 @@ typedef struct Fixture {
         char closed_reason[256];
         bool last_request_resume;
         unsigned last_request_protocol;
+        char last_request_scheduler[32];  /* "" = the client did not ask */
 
         /* client side observations */
         ControlClient *client;
@@ -100,6 +101,7 @@ static int srv_request(ControlServer *s, ControlConn *c, const ControlSessionReq
         F.n_requests++;
         F.last_request_resume = req->resume;
         F.last_request_protocol = req->protocol;
+        snprintf(F.last_request_scheduler, sizeof(F.last_request_scheduler), "%s", strempty(req->scheduler));
         ck_assert_str_eq(req->client_name, control_conn_client_name(c));
         ck_assert_ptr_nonnull(req->data_secret);
 
@@ -820,6 +822,22 @@ START_TEST(test_v2_request_without_newline) {
 }
 END_TEST
 
+START_TEST(test_unknown_scheduler) {
+        _cleanup_(tls_context_unrefp) TlsContext *ctx = NULL;
+        const char *req = "{\"client_name\":\"laptop\",\"protocol\":2,\"scheduler\":\"fastest\"}\n";
+        RawTls rt = {};
+
+        raw_tls_connect(&rt, &ctx);
+        ck_assert_int_eq(tls_stream_send(rt.stream, req, strlen(req)), 0);
+        loop_until_stop(5 * USEC_PER_SEC);
+        ck_assert(rt.done);
+        ck_assert_msg(strstr(rt.last, "\"code\":\"bad-request\""), "%s", rt.last);
+        ck_assert_msg(strstr(rt.last, "unknown scheduler"), "%s", rt.last);
+        ck_assert_uint_eq(F.n_requests, 0);
+        tls_stream_free(rt.stream);
+}
+END_TEST
+
 START_TEST(test_idle_timeout) {
         ControlClientConfig c = client_config(F.bundle);
 
@@ -847,6 +865,35 @@ START_TEST(test_idle_timeout) {
         spin(900 * USEC_PER_MSEC);
         ck_assert_uint_eq(F.n_closed, 0);
         ck_assert(control_client_is_established(F.client));
+}
+END_TEST
+
+/* The client's scheduler reaches the daemon's request callback, fresh and on resume. */
+START_TEST(test_scheduler_request) {
+        ControlClientConfig c = client_config(F.bundle);
+        ControlClient *x = NULL;
+        uint32_t id;
+
+        run_once(&c, true);
+        ck_assert_msg(F.established, "%s", F.client_message);
+        ck_assert_str_eq(F.last_request_scheduler, "");
+        id = F.session.session_id;
+        F.client = control_client_free(F.client);
+
+        c.scheduler = "redundant";
+        c.resume = true;
+        c.resume_session_id = id;
+        memcpy(c.resume_token, F.session.resume_token, CONTROL_TOKEN_SIZE);
+        run_once(&c, true);
+        ck_assert_msg(F.established, "%s", F.client_message);
+        ck_assert(F.last_request_resume);
+        ck_assert_str_eq(F.last_request_scheduler, "redundant");
+        F.client = control_client_free(F.client);
+
+        /* A name the protocol does not know is refused before anything goes on the wire. */
+        c.scheduler = "fastest";
+        ck_assert_int_eq(control_client_new(F.event, &c, &client_callbacks, NULL, &x), -EINVAL);
+        ck_assert_ptr_null(x);
 }
 END_TEST
 
@@ -987,6 +1034,8 @@ static Suite *control_suite(void) {
         tcase_add_test(tc, test_partial_message_deadline);
         tcase_add_test(tc, test_v2_request_without_newline);
         tcase_add_test(tc, test_idle_timeout);
+        tcase_add_test(tc, test_unknown_scheduler);
+        tcase_add_test(tc, test_scheduler_request);
         tcase_add_test(tc, test_ipv6_bind_and_mark);
         tcase_add_test(tc, test_gnutls_cli_interop);
         suite_add_tcase(s, tc);
