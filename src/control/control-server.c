@@ -628,6 +628,12 @@ int control_server_new(sd_event *e, PkiStore *store, const ControlServerConfig *
         if (s->fd < 0)
                 return -errno;
         (void) setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        /* An IPv6 listener serves IPv6 only, whatever net.ipv6.bindv6only says: then [::]:P and
+         * 0.0.0.0:P coexist in either bind order (like the data sockets), instead of the second one
+         * failing with EADDRINUSE depending on a sysctl. */
+        if (cfg->listen.sa.sa_family == AF_INET6 &&
+            setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+                return -errno;
         if (bind(s->fd, &cfg->listen.sa, sockaddr_len(&cfg->listen)) < 0)
                 return -errno;
         if (listen(s->fd, SOMAXCONN) < 0)

@@ -88,7 +88,9 @@ typedef struct ControlServerCallbacks {
         void (*message)(ControlServer *s, ControlConn *c, const ControlMsg *m, void *userdata);
 } ControlServerCallbacks;
 
-/* Binds and listens at once (errors: -EADDRINUSE, …); -ENOKEY if the store is not initialised. */
+/* Binds and listens at once (errors: -EADDRINUSE, …); -ENOKEY if the store is not initialised.
+ * An IPv6 listen address gets IPV6_V6ONLY: it never serves IPv4-mapped peers, so an IPv4 and an
+ * IPv6 server on the same port coexist whatever net.ipv6.bindv6only says. */
 int control_server_new(sd_event *e, PkiStore *store, const ControlServerConfig *cfg,
                        const ControlServerCallbacks *cb, void *userdata, ControlServer **ret);
 /* Closes every connection without callbacks. */
@@ -180,5 +182,8 @@ bool control_client_is_established(ControlClient *c);
 void control_client_set_userdata(ControlClient *c, void *userdata);
 void *control_client_get_userdata(ControlClient *c);
 int control_client_send_rekey(ControlClient *c, uint32_t epoch);
-/* Sends bye(reason), flushes and closes; closed() is not called. */
+/* Queues bye(reason) (established connections only) and starts the TLS close; closed() is not
+ * called. Does not free c: the caller still frees it with control_client_free(), at once or later.
+ * Until then the event loop flushes the bye and closes gracefully; freeing first pushes out what
+ * is still queued (best effort, non-blocking) and closes the socket. */
 void control_client_bye(ControlClient *c, const char *reason);

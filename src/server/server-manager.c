@@ -434,13 +434,6 @@ static int manager_setup_listeners(Manager *m) {
                                                .accept_legacy = c->accept_legacy_clients,
                                        },
                                        &control_callbacks, m, &m->control[m->n_control]);
-                if (r == -EADDRINUSE && !c->listen_explicit && c->listen[i].family == AF_INET &&
-                    m->n_control > 0) {
-                        /* The control library leaves IPV6_V6ONLY at the system default
-                         * (net.ipv6.bindv6only=0): the [::] listener bound just before serves IPv4 too. */
-                        log_debug("TCP %s is covered by the dual-stack control listener.", buf);
-                        continue;
-                }
                 if (r < 0)
                         return log_error_errno(r, "Failed to listen for control connections on TCP %s: %m",
                                                buf);

@@ -897,6 +897,29 @@ START_TEST(test_scheduler_request) {
 }
 END_TEST
 
+/* IPV6_V6ONLY: [::]:P and 0.0.0.0:P coexist, in either order. */
+START_TEST(test_ipv6_v6only) {
+        ControlServerConfig cfg = F.config;
+        ControlServer *v6 = NULL, *v4 = NULL;
+        uint16_t port;
+
+        cfg.listen.in6 = (struct sockaddr_in6) { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
+        ck_assert_int_eq(control_server_new(F.event, F.store, &cfg, &server_callbacks, NULL, &v6), 0);
+        port = control_server_port(v6);
+        cfg.listen.in = (struct sockaddr_in) { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY),
+                                               .sin_port = htons(port) };
+        ck_assert_int_eq(control_server_new(F.event, F.store, &cfg, &server_callbacks, NULL, &v4), 0);
+        ck_assert_uint_eq(control_server_port(v4), port);
+        v6 = control_server_free(v6);
+
+        cfg.listen.in6 = (struct sockaddr_in6) { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT,
+                                                 .sin6_port = htons(port) };
+        ck_assert_int_eq(control_server_new(F.event, F.store, &cfg, &server_callbacks, NULL, &v6), 0);
+        v6 = control_server_free(v6);
+        v4 = control_server_free(v4);
+}
+END_TEST
+
 START_TEST(test_ipv6_bind_and_mark) {
         ControlClientConfig c;
         ControlClient *x = NULL;
@@ -1036,6 +1059,7 @@ static Suite *control_suite(void) {
         tcase_add_test(tc, test_idle_timeout);
         tcase_add_test(tc, test_unknown_scheduler);
         tcase_add_test(tc, test_scheduler_request);
+        tcase_add_test(tc, test_ipv6_v6only);
         tcase_add_test(tc, test_ipv6_bind_and_mark);
         tcase_add_test(tc, test_gnutls_cli_interop);
         suite_add_tcase(s, tc);
