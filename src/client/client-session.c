@@ -418,26 +418,7 @@ static void session_schedule_retry(Session *s, const char *why) {
 /* ------------------------------------------------------------------ data plane */
 
 static int flush_batch(Uplink *u) {
-        struct mmsghdr msgs[UPLINK_BATCH_MAX];
-        struct iovec iov[UPLINK_BATCH_MAX];
-        size_t n = u->n_batch;
-        int k;
-
-        if (n == 0)
-                return 0;
-        for (size_t i = 0; i < n; i++) {
-                iov[i] = (struct iovec) { .iov_base = u->batch_buf + i * u->batch_slot, .iov_len = u->batch_len[i] };
-                msgs[i] = (struct mmsghdr) { .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
-        }
-        u->n_batch = 0;
-        k = sendmmsg(u->fd, msgs, (unsigned) n, MSG_DONTWAIT);
-        if (k < 0) {
-                u->tx_errors += n;
-                return -errno;
-        }
-        /* What the socket did not take is dropped, like a full queue would: TCP above recovers. */
-        u->tx_errors += n - (size_t) k;
-        return 0;
+        return uplink_flush_batch(u);
 }
 
 static int send_datagram(FluxTunnel *t, FluxPath *path, const uint8_t *buf, size_t len, void *userdata) {

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <netinet/udp.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #include "alloc-util.h"
 #include "client-uplink.h"
@@ -129,4 +132,89 @@ void uplink_check_state(Uplink *u) {
                 return;
         u->last_state = s;
         uplink_mark_changed(u, UPLINK_PROP_STATE);
+}
+
+/* UDP GSO limits: the kernel takes at most 64 segments (UDP_MAX_SEGMENTS on older kernels) and
+ * one IP datagram's worth of payload per message. */
+#define UPLINK_GSO_MAX_SEGMENTS 64U
+#define UPLINK_GSO_MAX_BYTES 65000U
+
+typedef union UplinkGsoCmsg {
+        struct cmsghdr align;
+        uint8_t buf[CMSG_SPACE(sizeof(uint16_t))];
+} UplinkGsoCmsg;
+
+/* Groups datagrams [start, n) into messages: a run of equal sizes, the last possibly shorter, is one
+ * UDP_SEGMENT message. Returns the number of messages; count[] is the datagrams of each. */
+static size_t uplink_build_msgs(Uplink *u, size_t start, size_t n, struct iovec *iov, struct mmsghdr *msgs,
+                                UplinkGsoCmsg *cm, size_t *count) {
+        size_t n_msgs = 0;
+
+        for (size_t i = start; i < n;) {
+                size_t j = i + 1, bytes = u->batch_len[i];
+                struct msghdr *mh = &msgs[n_msgs].msg_hdr;
+
+                while (!u->gso_off && j < n && j - i < UPLINK_GSO_MAX_SEGMENTS &&
+                       u->batch_len[j] <= u->batch_len[i] && bytes + u->batch_len[j] <= UPLINK_GSO_MAX_BYTES) {
+                        bytes += u->batch_len[j];
+                        if (u->batch_len[j++] < u->batch_len[i])
+                                break; /* a shorter datagram ends the run */
+                }
+                msgs[n_msgs] = (struct mmsghdr) { .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = j - i } };
+                if (j - i > 1) {
+                        uint16_t gso = (uint16_t) u->batch_len[i];
+                        struct cmsghdr *c;
+
+                        mh->msg_control = cm[n_msgs].buf;
+                        mh->msg_controllen = sizeof(cm[n_msgs].buf);
+                        c = CMSG_FIRSTHDR(mh);
+                        *c = (struct cmsghdr) { .cmsg_len = CMSG_LEN(sizeof(gso)), .cmsg_level = SOL_UDP,
+                                                .cmsg_type = UDP_SEGMENT };
+                        memcpy(CMSG_DATA(c), &gso, sizeof(gso));
+                }
+                count[n_msgs++] = j - i;
+                i = j;
+        }
+        return n_msgs;
+}
+
+int uplink_flush_batch(Uplink *u) {
+        struct mmsghdr msgs[UPLINK_BATCH_MAX];
+        struct iovec iov[UPLINK_BATCH_MAX];
+        UplinkGsoCmsg cm[UPLINK_BATCH_MAX];
+        size_t count[UPLINK_BATCH_MAX];
+        size_t n = u->n_batch, sent = 0, n_msgs, m = 0;
+
+        if (n == 0)
+                return 0;
+        u->n_batch = 0;
+        for (size_t i = 0; i < n; i++)
+                iov[i] = (struct iovec) { .iov_base = u->batch_buf + i * u->batch_slot, .iov_len = u->batch_len[i] };
+        n_msgs = uplink_build_msgs(u, 0, n, iov, msgs, cm, count);
+
+        while (m < n_msgs) {
+                int k = sendmmsg(u->fd, msgs + m, (unsigned) (n_msgs - m), MSG_DONTWAIT);
+
+                if (k < 0) {
+                        int r = -errno;
+
+                        if (r == -EINTR)
+                                continue;
+                        if (count[m] > 1 && (r == -EIO || r == -EINVAL || r == -ENOPROTOOPT || r == -EOPNOTSUPP)) {
+                                /* No GSO on this route (no checksum offload, xfrm, small MTU): send
+                                 * the rest one by one from now on. */
+                                u->gso_off = true;
+                                n_msgs = uplink_build_msgs(u, sent, n, iov, msgs, cm, count);
+                                m = 0;
+                                continue;
+                        }
+                        /* What the socket did not take is dropped, like a full queue would: TCP
+                         * above recovers. */
+                        u->tx_errors += n - sent;
+                        return r;
+                }
+                for (int i = 0; i < k; i++)
+                        sent += count[m++];
+        }
+        return 0;
 }

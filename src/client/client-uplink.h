@@ -55,6 +55,7 @@ struct Uplink {
         size_t batch_len[UPLINK_BATCH_MAX];
         size_t n_batch;
         size_t batch_slot;              /* bytes per slot */
+        bool gso_off;                   /* UDP_SEGMENT refused on this socket: send one by one */
         uint64_t tx_errors;
 
         /* Load-balance mode (client-balance.c). */
@@ -91,6 +92,11 @@ const char *uplink_state_string(const Uplink *u);
 void uplink_mark_changed(Uplink *u, uint64_t bits);
 /* Emits PropertiesChanged(State) if the state string changed since the last call. */
 void uplink_check_state(Uplink *u);
+
+/* Sends the queued datagrams (batch_buf/batch_len) with sendmmsg(), runs of equal size as one
+ * UDP_SEGMENT (GSO) message each. What the socket does not take is dropped and counted in
+ * tx_errors, as a full queue would. Returns 0 or the negative errno of the failed send. */
+int uplink_flush_batch(Uplink *u);
 
 /* client-connection-bus.c */
 int uplink_bus_emit_added(Uplink *u);

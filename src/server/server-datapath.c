@@ -2,6 +2,8 @@
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/ip6.h>
+#include <netinet/udp.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -46,6 +48,17 @@ struct DataSocket {
                 struct cmsghdr align;
                 uint8_t buf[PKTINFO_SPACE];
         } tx_cmsg[DATAPATH_BATCH];
+
+        /* What tx_flush() hands to sendmmsg(): entries from tx_head grouped into messages, a run of
+         * equal-size datagrams to one peer from one local address being one UDP_SEGMENT (GSO)
+         * message. gso_count[i] is the entries of message i. */
+        bool gso_off;                   /* UDP_SEGMENT refused: one datagram per message */
+        struct mmsghdr gso_msgs[DATAPATH_BATCH];
+        size_t gso_count[DATAPATH_BATCH];
+        union {
+                struct cmsghdr align;
+                uint8_t buf[PKTINFO_SPACE + CMSG_SPACE(sizeof(uint16_t))];
+        } gso_cmsg[DATAPATH_BATCH];
 };
 
 int data_socket_family(const DataSocket *s) {
@@ -259,13 +272,65 @@ static void tx_set_blocked(DataSocket *s, bool blocked) {
         manager_tun_update(s->manager);
 }
 
+/* UDP GSO limits: at most 64 segments (UDP_MAX_SEGMENTS on older kernels) and one IP datagram's
+ * worth of payload per message. */
+#define GSO_MAX_SEGMENTS 64U
+#define GSO_MAX_BYTES 65000U
+
+static bool tx_same_route(const DataSocket *s, size_t a, size_t b) {
+        const struct msghdr *x = &s->tx_msgs[a].msg_hdr, *y = &s->tx_msgs[b].msg_hdr;
+
+        return x->msg_namelen == y->msg_namelen && memcmp(&s->tx_to[a], &s->tx_to[b], x->msg_namelen) == 0 &&
+               x->msg_controllen == y->msg_controllen &&
+               (x->msg_controllen == 0 || memcmp(x->msg_control, y->msg_control, x->msg_controllen) == 0);
+}
+
+/* Groups the entries [tx_head, n_tx) into gso_msgs. Returns the number of messages. */
+static size_t tx_build(DataSocket *s) {
+        size_t n_msgs = 0;
+
+        for (size_t i = s->tx_head; i < s->n_tx;) {
+                const struct msghdr *first = &s->tx_msgs[i].msg_hdr;
+                size_t j = i + 1, len = s->tx_iov[i].iov_len, bytes = len;
+                struct msghdr *mh = &s->gso_msgs[n_msgs].msg_hdr;
+
+                while (!s->gso_off && j < s->n_tx && j - i < GSO_MAX_SEGMENTS && s->tx_iov[j].iov_len <= len &&
+                       bytes + s->tx_iov[j].iov_len <= GSO_MAX_BYTES && tx_same_route(s, i, j)) {
+                        bytes += s->tx_iov[j].iov_len;
+                        if (s->tx_iov[j++].iov_len < len)
+                                break; /* a shorter datagram ends the run */
+                }
+                *mh = *first;
+                mh->msg_iov = &s->tx_iov[i];
+                mh->msg_iovlen = j - i;
+                if (j - i > 1) {
+                        uint16_t gso = (uint16_t) len;
+                        struct cmsghdr *c;
+
+                        /* The entry's pktinfo (if any), then UDP_SEGMENT. */
+                        memcpy(s->gso_cmsg[n_msgs].buf, first->msg_control ?: s->gso_cmsg[n_msgs].buf,
+                               first->msg_controllen);
+                        mh->msg_control = s->gso_cmsg[n_msgs].buf;
+                        mh->msg_controllen = first->msg_controllen + CMSG_SPACE(sizeof(gso));
+                        c = (struct cmsghdr *) (s->gso_cmsg[n_msgs].buf + first->msg_controllen);
+                        *c = (struct cmsghdr) { .cmsg_len = CMSG_LEN(sizeof(gso)), .cmsg_level = SOL_UDP,
+                                                .cmsg_type = UDP_SEGMENT };
+                        memcpy(CMSG_DATA(c), &gso, sizeof(gso));
+                }
+                s->gso_count[n_msgs++] = j - i;
+                i = j;
+        }
+        return n_msgs;
+}
+
 /* Backpressure (STYLE.md P5): when the socket buffer is full, keep the rest of the batch, wait
  * for EPOLLOUT and stop reading the TUN meanwhile, so the kernel queues the senders' packets
  * instead of this daemon dropping them. */
 static void tx_flush(DataSocket *s) {
-        while (s->tx_head < s->n_tx) {
-                int n = sendmmsg(s->fd, s->tx_msgs + s->tx_head, (unsigned) (s->n_tx - s->tx_head),
-                                 MSG_DONTWAIT);
+        size_t n_msgs = tx_build(s), m = 0;
+
+        while (m < n_msgs) {
+                int n = sendmmsg(s->fd, s->gso_msgs + m, (unsigned) (n_msgs - m), MSG_DONTWAIT);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -273,12 +338,22 @@ static void tx_flush(DataSocket *s) {
                                 tx_set_blocked(s, true);
                                 return;
                         }
-                        /* A per-destination error (unreachable, …): skip that datagram only. */
-                        s->manager->drops.send_errors++;
-                        s->tx_head++;
+                        if (s->gso_count[m] > 1 &&
+                            (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
+                                /* No GSO on this route (no checksum offload, xfrm, small MTU): one
+                                 * datagram per message from now on. */
+                                s->gso_off = true;
+                                n_msgs = tx_build(s);
+                                m = 0;
+                                continue;
+                        }
+                        /* A per-destination error (unreachable, …): skip that message only. */
+                        s->manager->drops.send_errors += s->gso_count[m];
+                        s->tx_head += s->gso_count[m++];
                         continue;
                 }
-                s->tx_head += (size_t) n;
+                for (int i = 0; i < n; i++)
+                        s->tx_head += s->gso_count[m++];
         }
         s->tx_head = s->n_tx = 0;
         tx_set_blocked(s, false);
