@@ -197,6 +197,7 @@ def main():
     ap.add_argument("--results", required=True)
     ap.add_argument("--notes")
     ap.add_argument("--command", default="bench/run")
+    ap.add_argument("--commit", default="unknown")
     ap.add_argument("--rounds", default="3")
     ap.add_argument("--time", default="10")
     ap.add_argument("--doc")
@@ -251,7 +252,7 @@ def main():
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         t = open(a.template).read()
         t = (t.replace("@COMMAND@", a.command).replace("@DATE@", now).replace("@MACHINE@", machine())
-             .replace("@ROUNDS@", str(a.rounds)).replace("@TIME@", str(a.time)).replace("@RESULTS@", body))
+             .replace("@COMMIT@", a.commit).replace("@ROUNDS@", str(a.rounds)).replace("@TIME@", str(a.time)).replace("@RESULTS@", body))
         with open(a.doc, "w") as f:
             f.write(t)
         print(f"\nWrote {a.doc}")
