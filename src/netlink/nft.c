@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
+#include <dlfcn.h>
 #include <nftables/libnftables.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,9 +8,45 @@
 #include "alloc-util.h"
 #include "nft.h"
 
-static void nft_ctx_freep(struct nft_ctx **ctx) {
-        if (*ctx)
-                nft_ctx_free(*ctx);
+/* libnftables is loaded with dlopen() only while a command runs and unloaded afterwards (as systemd
+ * does for its optional libraries): it and what only it needs (libnftnl, libxtables, libgmp) are
+ * about 1 MiB of resident pages that an idle daemon would otherwise keep for a table it touches at
+ * start, on reload and at stop. The header gives the types; the soname is the ABI we built for. */
+#define NFT_LIBRARY "libnftables.so.1"
+
+/* GMP's allocator hooks (mp_get/set_memory_functions, <gmp.h>), declared here to need no header. */
+typedef void *(*GmpAlloc)(size_t);
+typedef void *(*GmpRealloc)(void *, size_t, size_t);
+typedef void (*GmpFree)(void *, size_t);
+typedef void (*GmpGetMemoryFunctions)(GmpAlloc *, GmpRealloc *, GmpFree *);
+typedef void (*GmpSetMemoryFunctions)(GmpAlloc, GmpRealloc, GmpFree);
+
+typedef struct NftContext {
+        void *dl;
+        /* nft_ctx_new() points GMP's process-wide allocator at libnftables' own functions; GMP is
+         * shared with GnuTLS (through nettle/hogweed), which would jump into the unmapped library
+         * after dlclose(). So the previous hooks are saved before and restored before unloading. */
+        GmpSetMemoryFunctions gmp_set;
+        GmpAlloc gmp_alloc;
+        GmpRealloc gmp_realloc;
+        GmpFree gmp_free;
+        struct nft_ctx *ctx;
+        typeof(nft_ctx_new) *ctx_new;
+        typeof(nft_ctx_free) *ctx_free;
+        typeof(nft_ctx_buffer_output) *ctx_buffer_output;
+        typeof(nft_ctx_buffer_error) *ctx_buffer_error;
+        typeof(nft_ctx_get_error_buffer) *ctx_get_error_buffer;
+        typeof(nft_run_cmd_from_buffer) *run_cmd_from_buffer;
+} NftContext;
+
+static void nft_context_done(NftContext *c) {
+        if (c->ctx)
+                c->ctx_free(c->ctx);
+        if (c->gmp_set)
+                c->gmp_set(c->gmp_alloc, c->gmp_realloc, c->gmp_free);
+        if (c->dl)
+                (void) dlclose(c->dl);
+        *c = (NftContext) {};
 }
 
 /* Names we put into rule text are checked strictly: nothing that could end a quoted string or
@@ -70,35 +107,77 @@ static int errno_from_text(const char *t) {
         return -EINVAL;
 }
 
-static int nft_context(struct nft_ctx **ret) {
-        struct nft_ctx *ctx;
+static int nft_context_resolve(NftContext *c) {
+        GmpGetMemoryFunctions gmp_get;
+        GmpSetMemoryFunctions gmp_set;
+        const struct {
+                const char *name;
+                void **fn;
+        } syms[] = {
+                { "nft_ctx_new", (void **) &c->ctx_new },
+                { "nft_ctx_free", (void **) &c->ctx_free },
+                { "nft_ctx_buffer_output", (void **) &c->ctx_buffer_output },
+                { "nft_ctx_buffer_error", (void **) &c->ctx_buffer_error },
+                { "nft_ctx_get_error_buffer", (void **) &c->ctx_get_error_buffer },
+                { "nft_run_cmd_from_buffer", (void **) &c->run_cmd_from_buffer },
+        };
 
-        ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-        if (!ctx)
-                return -ENOMEM;
-        if (nft_ctx_buffer_output(ctx) < 0 || nft_ctx_buffer_error(ctx) < 0) {
-                nft_ctx_free(ctx);
-                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(syms); i++) {
+                *syms[i].fn = dlsym(c->dl, syms[i].name);
+                if (!*syms[i].fn)
+                        return -EOPNOTSUPP;
         }
-        *ret = ctx;
+        /* Searched in libnftables' dependencies: the libgmp the process uses. */
+        gmp_get = (GmpGetMemoryFunctions) dlsym(c->dl, "__gmp_get_memory_functions");
+        gmp_set = (GmpSetMemoryFunctions) dlsym(c->dl, "__gmp_set_memory_functions");
+        if (!gmp_get != !gmp_set)
+                return -EOPNOTSUPP;
+        if (gmp_get) {
+                gmp_get(&c->gmp_alloc, &c->gmp_realloc, &c->gmp_free);
+                c->gmp_set = gmp_set;
+        }
+        return 0;
+}
+
+/* Loads the library and makes a context that buffers its output and errors. -EOPNOTSUPP when the
+ * library is missing or lacks a symbol; ret_error (optional) then says why. */
+static int nft_context_open(NftContext *ret, char **ret_error) {
+        _cleanup_(nft_context_done) NftContext c = {};
+        int r;
+
+        c.dl = dlopen(NFT_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+        r = c.dl ? nft_context_resolve(&c) : -EOPNOTSUPP;
+        if (r < 0) {
+                if (ret_error && asprintf(ret_error, "nft: cannot use %s: %s", NFT_LIBRARY,
+                                          dlerror() ?: "symbol missing") < 0)
+                        return -ENOMEM;
+                return r;
+        }
+        c.ctx = c.ctx_new(NFT_CTX_DEFAULT);
+        if (!c.ctx)
+                return -ENOMEM;
+        if (c.ctx_buffer_output(c.ctx) < 0 || c.ctx_buffer_error(c.ctx) < 0)
+                return -ENOMEM;
+        *ret = c;
+        c = (NftContext) {};
         return 0;
 }
 
 int nft_run(const char *text, char **ret_error) {
-        _cleanup_(nft_ctx_freep) struct nft_ctx *ctx = NULL;
+        _cleanup_(nft_context_done) NftContext c = {};
         const char *err;
         int r;
 
         assert_return(text, -EINVAL);
 
-        r = nft_context(&ctx);
+        r = nft_context_open(&c, ret_error);
         if (r < 0)
                 return r;
         /* One buffer is one transaction: the kernel applies all of it or nothing. */
-        if (nft_run_cmd_from_buffer(ctx, text) == 0)
+        if (c.run_cmd_from_buffer(c.ctx, text) == 0)
                 return 0;
 
-        err = nft_ctx_get_error_buffer(ctx);
+        err = c.ctx_get_error_buffer(c.ctx);
         r = errno_from_text(err);
         if (ret_error) {
                 *ret_error = error_text(err);
@@ -127,7 +206,7 @@ int nft_table_replace(const char *family, const char *name, const char *body, ch
 }
 
 int nft_table_exists(const char *family, const char *name) {
-        _cleanup_(nft_ctx_freep) struct nft_ctx *ctx = NULL;
+        _cleanup_(nft_context_done) NftContext c = {};
         _cleanup_(freep) char *cmd = NULL;
         const char *err;
         int r;
@@ -135,14 +214,14 @@ int nft_table_exists(const char *family, const char *name) {
         assert_return(nft_family_valid(family), -EINVAL);
         assert_return(nft_name_valid(name, 64), -EINVAL);
 
-        r = nft_context(&ctx);
+        r = nft_context_open(&c, NULL);
         if (r < 0)
                 return r;
         if (asprintf(&cmd, "list table %s %s", family, name) < 0)
                 return -ENOMEM;
-        if (nft_run_cmd_from_buffer(ctx, cmd) == 0)
+        if (c.run_cmd_from_buffer(c.ctx, cmd) == 0)
                 return 1;
-        err = nft_ctx_get_error_buffer(ctx);
+        err = c.ctx_get_error_buffer(c.ctx);
         r = errno_from_text(err);
         return r == -ENOENT ? 0 : r;
 }
