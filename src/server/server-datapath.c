@@ -26,14 +26,17 @@ struct DataSocket {
         sd_event_source *io;
         size_t buf_size;
 
-        /* Receive batch. Buffers are allocated once, on first use. */
+        /* Receive batch. Buffers are allocated once, on first use. With UDP_GRO, one slot may hold
+         * a run of datagrams from one peer (rx_size = 64 KiB, split by the UDP_GRO cmsg); pages are
+         * only touched as far as datagrams reach. */
         uint8_t *rx_bufs;
+        size_t rx_size;
         struct mmsghdr rx_msgs[DATAPATH_BATCH];
         struct iovec rx_iov[DATAPATH_BATCH];
         union sockaddr_union rx_from[DATAPATH_BATCH];
         union {
                 struct cmsghdr align;
-                uint8_t buf[PKTINFO_SPACE];
+                uint8_t buf[PKTINFO_SPACE + CMSG_SPACE(sizeof(int))];
         } rx_cmsg[DATAPATH_BATCH];
 
         /* Send batch: entries [tx_head, n_tx) are still to go. tx_blocked while the socket
@@ -111,8 +114,8 @@ static void rx_local_address(DataSocket *s, struct msghdr *mh, union sockaddr_un
 static void rx_prepare(DataSocket *s) {
         for (size_t i = 0; i < DATAPATH_BATCH; i++) {
                 s->rx_iov[i] = (struct iovec) {
-                        .iov_base = s->rx_bufs + i * s->buf_size,
-                        .iov_len = s->buf_size,
+                        .iov_base = s->rx_bufs + i * s->rx_size,
+                        .iov_len = s->rx_size,
                 };
                 s->rx_msgs[i].msg_hdr = (struct msghdr) {
                         .msg_name = &s->rx_from[i],
@@ -126,20 +129,13 @@ static void rx_prepare(DataSocket *s) {
         }
 }
 
-static void rx_one(DataSocket *s, usec_t now, size_t i) {
+static void rx_datagram(DataSocket *s, usec_t now, const union sockaddr_union *from,
+                        const union sockaddr_union *local, uint8_t *buf, size_t len) {
         Manager *m = s->manager;
-        struct msghdr *mh = &s->rx_msgs[i].msg_hdr;
-        uint8_t *buf = s->rx_iov[i].iov_base;
-        size_t len = s->rx_msgs[i].msg_len;
-        union sockaddr_union local;
         uint8_t version;
         uint32_t id;
         Session *session;
 
-        if (mh->msg_flags & MSG_TRUNC) {
-                m->drops.malformed++;
-                return;
-        }
         if (flux_tunnel_peek_session(buf, len, &version, &id) < 0) {
                 m->drops.malformed++;
                 return;
@@ -150,12 +146,43 @@ static void rx_one(DataSocket *s, usec_t now, size_t i) {
                 return;
         }
 
-        rx_local_address(s, mh, &local);
         m->current_socket = s;
-        m->current_local = &local;
-        session_receive(session, now, &s->rx_from[i], buf, len);
+        m->current_local = local;
+        session_receive(session, now, from, buf, len);
         m->current_socket = NULL;
         m->current_local = NULL;
+}
+
+/* Segment size of a UDP_GRO run, or 0 for a single datagram. */
+static size_t rx_gro_size(struct msghdr *mh) {
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c))
+                if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+                        int v;
+                        memcpy(&v, CMSG_DATA(c), sizeof(v));
+                        return v > 0 ? (size_t) v : 0;
+                }
+        return 0;
+}
+
+static void rx_one(DataSocket *s, usec_t now, size_t i) {
+        struct msghdr *mh = &s->rx_msgs[i].msg_hdr;
+        uint8_t *buf = s->rx_iov[i].iov_base;
+        size_t len = s->rx_msgs[i].msg_len, seg;
+        union sockaddr_union local;
+
+        if (mh->msg_flags & MSG_TRUNC) {
+                s->manager->drops.malformed++;
+                return;
+        }
+        rx_local_address(s, mh, &local);
+        seg = rx_gro_size(mh);
+        if (seg == 0 || seg >= len) {
+                rx_datagram(s, now, &s->rx_from[i], &local, buf, len);
+                return;
+        }
+        /* A GRO run: equal-size datagrams, the last possibly shorter. */
+        for (size_t off = 0; off < len; off += seg)
+                rx_datagram(s, now, &s->rx_from[i], &local, buf + off, MIN(seg, len - off));
 }
 
 static void tx_flush(DataSocket *s);
@@ -171,7 +198,7 @@ static int on_udp(sd_event_source *source, int fd, uint32_t revents, void *userd
         if (!(revents & EPOLLIN))
                 return 0;
         if (!s->rx_bufs) {
-                s->rx_bufs = calloc(DATAPATH_BATCH, s->buf_size);
+                s->rx_bufs = calloc(DATAPATH_BATCH, s->rx_size);
                 if (!s->rx_bufs)
                         return log_oom();
         }
@@ -223,6 +250,9 @@ int data_socket_new(Manager *m, const union sockaddr_union *bind_addr, DataSocke
         /* Bursts of a whole batch per path: ask for larger buffers (capped by rmem_max/wmem_max). */
         (void) socket_set_int(s->fd, SOL_SOCKET, SO_RCVBUF, 4 << 20);
         (void) socket_set_int(s->fd, SOL_SOCKET, SO_SNDBUF, 4 << 20);
+        /* Runs of datagrams from one peer (its UDP GSO sends) arrive as one; without UDP_GRO
+         * (old kernels) one datagram per slot. */
+        s->rx_size = socket_set_int(s->fd, SOL_UDP, UDP_GRO, 1) >= 0 ? 65536 : s->buf_size;
 
         if (bind(s->fd, &bind_addr->sa, sockaddr_len(bind_addr)) < 0)
                 return -errno;
