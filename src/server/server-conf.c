@@ -244,8 +244,8 @@ static int server_config_finish(ServerConfig *c, char **reterr_message) {
                 return r;
 
         if (c->n_listen == 0) {
-                /* IPv6 first: the control library leaves IPV6_V6ONLY at the system default, so its
-                 * [::] listener usually serves IPv4 as well, and then 0.0.0.0 is already covered. */
+                /* Both families: the control and data sockets set IPV6_V6ONLY, so [::] serves
+                 * IPv6 only and 0.0.0.0 is needed for IPv4. */
                 c->listen[0] = (ConfigAddress) { .family = AF_INET6, .prefixlen = 128 };
                 c->listen[1] = (ConfigAddress) { .family = AF_INET, .prefixlen = 32 };
                 c->n_listen = 2;

@@ -220,7 +220,9 @@ static void session_apply_requested_scheduler(Session *s, const ControlSessionRe
                 return;
         k = flux_scheduler_kind_from_string(req->scheduler);
         r = k < 0 ? k : session_set_scheduler(s, k);
-        if (r < 0)
+        if (r >= 0)
+                s->scheduler_requested = true;
+        else
                 log_warning_errno(r, "Session %u: cannot use the scheduler '%s' the client asked for, ignoring: %m",
                                   s->id, req->scheduler);
 }
@@ -595,7 +597,8 @@ static int manager_apply_config(Manager *m, ServerConfig *n) {
                 control_server_set_accept_legacy(m->control[i], n->accept_legacy_clients);
         if (n->scheduler != o->scheduler)
                 for (Session *s = m->sessions; s; s = s->next)
-                        (void) session_set_scheduler(s, n->scheduler);
+                        if (!s->scheduler_requested)
+                                (void) session_set_scheduler(s, n->scheduler);
         return 0;
 }
 

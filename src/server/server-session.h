@@ -52,6 +52,7 @@ struct Session {
 
         AddressLease lease;
         bool lease_live;        /* acquired from the pool, to be released */
+        bool scheduler_requested; /* the client chose its scheduler: a reload of Scheduler= leaves it */
 
         FluxTunnel *tunnel;
         sd_event_source *tick_timer;
