@@ -2,6 +2,8 @@
 #pragma once
 
 #include <net/if.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "macro.h"
 
@@ -29,3 +31,18 @@ int tun_set_offload(int fd, unsigned offload, int vnet_hdr_size);
  * link via rtnetlink. Returns 0 on success, -ENODEV if no such device, -EMEDIUMTYPE if the device
  * exists but is not a TUN (then it is left alone). */
 int tun_delete(const char *name);
+
+/* IFF_VNET_HDR packets (virtio_net_hdr without num_buffers: TUN_VNET_HDR_SIZE bytes first). */
+#define TUN_VNET_HDR_SIZE 10U
+
+/* Called for each plain IP packet tun_vnet_split() produces; the buffer is only valid during the
+ * call. */
+typedef void (*TunPacketFunc)(const uint8_t *ip, size_t len, void *userdata);
+
+/* Turns what one read() of a TUN with TUN_FLAG_VNET_HDR and TUNSETOFFLOAD(TUN_F_CSUM, TUN_F_TSO4,
+ * TUN_F_TSO6) returned (header + packet) into plain IP packets with complete checksums: a TCP
+ * super-packet (GSO) is cut into gso_size segments (IP length, id and checksum, TCP sequence number,
+ * flags and checksum per segment); a partial checksum (NEEDS_CSUM) is completed. Works in place:
+ * buf is modified. Returns the number of packets passed to cb, or -EBADMSG for a malformed or
+ * unsupported packet (nothing passed). Pure: no I/O. */
+int tun_vnet_split(uint8_t *buf, size_t len, TunPacketFunc cb, void *userdata);
