@@ -247,9 +247,12 @@ int data_socket_new(Manager *m, const union sockaddr_union *bind_addr, DataSocke
                 r = socket_set_int(s->fd, IPPROTO_IP, IP_PKTINFO, 1);
         if (r < 0)
                 return r;
-        /* Bursts of a whole batch per path: ask for larger buffers (capped by rmem_max/wmem_max). */
-        (void) socket_set_int(s->fd, SOL_SOCKET, SO_RCVBUF, 4 << 20);
-        (void) socket_set_int(s->fd, SOL_SOCKET, SO_SNDBUF, 4 << 20);
+        /* Bursts of a whole batch per path: larger buffers, beyond rmem_max/wmem_max if allowed
+         * (CAP_NET_ADMIN), else capped by them. */
+        if (socket_set_int(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20) < 0)
+                (void) socket_set_int(s->fd, SOL_SOCKET, SO_RCVBUF, 4 << 20);
+        if (socket_set_int(s->fd, SOL_SOCKET, SO_SNDBUFFORCE, 4 << 20) < 0)
+                (void) socket_set_int(s->fd, SOL_SOCKET, SO_SNDBUF, 4 << 20);
         /* Runs of datagrams from one peer (its UDP GSO sends) arrive as one; without UDP_GRO
          * (old kernels) one datagram per slot. */
         s->rx_size = socket_set_int(s->fd, SOL_UDP, UDP_GRO, 1) >= 0 ? 65536 : s->buf_size;
