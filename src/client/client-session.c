@@ -557,22 +557,39 @@ static int on_uplink_io(sd_event_source *es, int fd, uint32_t revents, void *use
         Session *s = u->manager->session;
         struct mmsghdr msgs[SESSION_BATCH];
         struct iovec iov[SESSION_BATCH];
+        union {
+                struct cmsghdr align;
+                uint8_t buf[CMSG_SPACE(sizeof(int))];
+        } cm[SESSION_BATCH];
+        /* With UDP_GRO, fewer but 64 KiB slots: a slot holds a run of datagrams. */
+        size_t n_slots = u->gro ? UPLINK_GRO_SLOTS : SESSION_BATCH;
+        size_t slot = u->gro ? UPLINK_GRO_SLOT_SIZE : s->rx_slot;
+        uint8_t *bufs = u->gro ? u->gro_buf : s->rx_bufs;
         usec_t t;
         int n;
 
-        for (size_t i = 0; i < SESSION_BATCH; i++) {
-                iov[i] = (struct iovec) { .iov_base = s->rx_bufs + i * s->rx_slot, .iov_len = s->rx_slot };
-                msgs[i] = (struct mmsghdr) { .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+        for (size_t i = 0; i < n_slots; i++) {
+                iov[i] = (struct iovec) { .iov_base = bufs + i * slot, .iov_len = slot };
+                msgs[i] = (struct mmsghdr) { .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1,
+                                                          .msg_control = u->gro ? cm[i].buf : NULL,
+                                                          .msg_controllen = u->gro ? sizeof(cm[i].buf) : 0 } };
         }
-        n = recvmmsg(fd, msgs, SESSION_BATCH, MSG_DONTWAIT, NULL);
+        n = recvmmsg(fd, msgs, (unsigned) n_slots, MSG_DONTWAIT, NULL);
         if (n <= 0)
                 return 0; /* EAGAIN, or an ICMP error reported on the connected socket: probes notice */
 
         t = now(CLOCK_MONOTONIC);
         s->batching = true;
-        for (int i = 0; i < n && u->path; i++)
-                (void) flux_tunnel_receive(s->tunnel, t, &s->data_addr, u->path, s->rx_bufs + (size_t) i * s->rx_slot,
-                                           msgs[i].msg_len);
+        for (int i = 0; i < n && u->path; i++) {
+                size_t len = msgs[i].msg_len, seg = u->gro ? uplink_gro_segment(&msgs[i].msg_hdr) : 0;
+
+                if (seg == 0 || seg > len)
+                        seg = len;
+                /* A GRO run: equal-size datagrams, the last possibly shorter. */
+                for (size_t off = 0; off < len && u->path; off += seg)
+                        (void) flux_tunnel_receive(s->tunnel, t, &s->data_addr, u->path, bufs + (size_t) i * slot + off,
+                                                   MIN(seg, len - off));
+        }
         s->batching = false;
         session_flush_all(s);
         session_rearm_tick(s);
@@ -628,6 +645,8 @@ static int uplink_socket_open(Session *s, Uplink *u) {
                 (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
         if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf) < 0)
                 (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+        /* Runs of datagrams from the server (its UDP GSO sends) arrive as one (on_uplink_io()). */
+        uplink_enable_gro(u, fd);
         if (connect(fd, &s->data_addr.sa, sockaddr_len(&s->data_addr)) < 0)
                 return -errno;
         if (getsockname(fd, &u->local.sa, &len) < 0)

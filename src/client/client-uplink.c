@@ -84,6 +84,7 @@ Uplink *uplink_free(Uplink *u) {
         u->probe_io = sd_event_source_disable_unref(u->probe_io);
         u->probe_fd = safe_close(u->probe_fd);
         free(u->batch_buf);
+        free(u->gro_buf);
         free(u->bus_path);
         free(u->name);
         return mfree(u);
@@ -217,4 +218,23 @@ int uplink_flush_batch(Uplink *u) {
                         sent += count[m++];
         }
         return 0;
+}
+
+size_t uplink_gro_segment(const struct msghdr *mh) {
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR((struct msghdr *) mh, c))
+                if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+                        int v;
+
+                        memcpy(&v, CMSG_DATA(c), sizeof(v));
+                        return v > 0 ? (size_t) v : 0;
+                }
+        return 0;
+}
+
+void uplink_enable_gro(Uplink *u, int fd) {
+        int one = 1;
+
+        if (!u->gro_buf)
+                u->gro_buf = malloc(UPLINK_GRO_SLOTS * UPLINK_GRO_SLOT_SIZE);
+        u->gro = u->gro_buf && setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) >= 0;
 }

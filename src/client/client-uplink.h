@@ -9,6 +9,7 @@
 #include <net/if.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <systemd/sd-event.h>
 
@@ -30,6 +31,9 @@ typedef enum UplinkProperty {
 extern const char *const uplink_property_names[];
 
 #define UPLINK_BATCH_MAX 64U
+/* Receive slots with UDP_GRO: one slot takes a run of datagrams from the server (up to 64 KiB). */
+#define UPLINK_GRO_SLOTS 16U
+#define UPLINK_GRO_SLOT_SIZE 65536U
 
 struct Uplink {
         Manager *manager;               /* NULL until linked */
@@ -56,6 +60,8 @@ struct Uplink {
         size_t n_batch;
         size_t batch_slot;              /* bytes per slot */
         bool gso_off;                   /* UDP_SEGMENT refused on this socket: send one by one */
+        bool gro;                       /* UDP_GRO on the socket: receive into gro_buf */
+        uint8_t *gro_buf;               /* UPLINK_GRO_SLOTS × UPLINK_GRO_SLOT_SIZE, kept across sockets */
         uint64_t tx_errors;
 
         /* Load-balance mode (client-balance.c). */
@@ -97,6 +103,13 @@ void uplink_check_state(Uplink *u);
  * UDP_SEGMENT (GSO) message each. What the socket does not take is dropped and counted in
  * tx_errors, as a full queue would. Returns 0 or the negative errno of the failed send. */
 int uplink_flush_batch(Uplink *u);
+
+/* The segment size of a UDP_GRO run received with msghdr mh (its control message), or 0 for a
+ * single datagram. */
+size_t uplink_gro_segment(const struct msghdr *mh);
+/* Turns UDP_GRO on for the uplink's new socket fd if the kernel has it (sets gro, allocates
+ * gro_buf once). Without it, one datagram per receive slot as before. */
+void uplink_enable_gro(Uplink *u, int fd);
 
 /* client-connection-bus.c */
 int uplink_bus_emit_added(Uplink *u);
