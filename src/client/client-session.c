@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
-#include <sys/random.h>
 #include <linux/if_tun.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -25,6 +24,7 @@
 #include "rtnl.h"
 #include "tun.h"
 #include "tunnel.h"
+#include "random-util.h"
 
 /* Priorities: control (bus, netlink, TLS) before the data plane, so a loaded tunnel never starves
  * D-Bus (STYLE.md "Event loop"). */
@@ -500,26 +500,15 @@ static void path_state_changed(FluxTunnel *t, FluxPath *path, FluxPathState old_
         manager_update_status(s->manager);
 }
 
-static int random_bytes(uint8_t *buf, size_t len, void *userdata) {
-        size_t done = 0;
-
-        while (done < len) {
-                ssize_t k = getrandom(buf + done, len - done, 0);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                done += (size_t) k;
-        }
-        return 0;
+static int tunnel_random_bytes(uint8_t *buf, size_t len, void *userdata) {
+        return random_bytes(buf, len);
 }
 
 static const FluxTunnelCallbacks tunnel_callbacks = {
         .send_datagram = send_datagram,
         .deliver_ip = deliver_ip,
         .path_state_changed = path_state_changed,
-        .random_bytes = random_bytes,
+        .random_bytes = tunnel_random_bytes,
 };
 
 static void session_rearm_tick(Session *s) {

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "aead.h"
 #include "macro.h"
+#include "random-util.h"
 
 #ifdef FLUX_AEAD_NETTLE
 #include <nettle/memops.h>
@@ -196,17 +196,9 @@ int flux_nonce_pool_take(FluxNoncePool *p, uint8_t ret[static FLUX_WIRE_NONCE_SI
         assert_return(ret, -EINVAL);
 
         if (p->used + FLUX_WIRE_NONCE_SIZE > sizeof(p->bytes)) {
-                size_t got = 0;
-
-                while (got < sizeof(p->bytes)) {
-                        ssize_t k = getrandom(p->bytes + got, sizeof(p->bytes) - got, 0);
-                        if (k < 0) {
-                                if (errno == EINTR)
-                                        continue;
-                                return -errno;
-                        }
-                        got += (size_t) k;
-                }
+                int r = random_bytes(p->bytes, sizeof(p->bytes));
+                if (r < 0)
+                        return r;
                 p->used = 0;
         }
 

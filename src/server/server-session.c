@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdio.h>
-#include <sys/random.h>
 
 #include "alloc-util.h"
 #include "control.h"
@@ -11,6 +10,7 @@
 #include "server-session-bus.h"
 #include "server-session.h"
 #include "tunnel.h"
+#include "random-util.h"
 
 static const char *const session_state_table[_SESSION_STATE_MAX] = {
         [SESSION_ACTIVE] = "active",
@@ -113,9 +113,10 @@ static void session_unlink(Session *s) {
 int session_pick_id(Manager *m, uint32_t *ret) {
         for (unsigned attempt = 0; attempt < 64; attempt++) {
                 uint32_t id;
+                int r = random_bytes(&id, sizeof(id));
 
-                if (getrandom(&id, sizeof(id), 0) != sizeof(id))
-                        return -errno ?: -EIO;
+                if (r < 0)
+                        return r;
                 if (id != 0 && !manager_find_session(m, id)) {
                         *ret = id;
                         return 0;
@@ -177,18 +178,7 @@ static void tunnel_path_state_changed(FluxTunnel *t, FluxPath *path, FluxPathSta
 }
 
 static int tunnel_random_bytes(uint8_t *buf, size_t len, void *userdata) {
-        size_t done = 0;
-
-        while (done < len) {
-                ssize_t n = getrandom(buf + done, len - done, 0);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                done += (size_t) n;
-        }
-        return 0;
+        return random_bytes(buf, len);
 }
 
 static const FluxTunnelCallbacks tunnel_callbacks = {
