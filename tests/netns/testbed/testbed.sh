@@ -133,6 +133,8 @@ tb_deadline() {
 tb_teardown() {
         local rc=${TB_STATUS:-$?} f pid ns
         trap - EXIT INT TERM HUP
+        # A closed stdout (| head) must not kill the teardown half-way.
+        trap '' PIPE
         [ -n "${TB_RUN:-}" ] || return "$rc"
         # Daemons and helpers we started, politely first (by pid, checked against its start time).
         for f in "$TB_RUN"/pids/*; do
