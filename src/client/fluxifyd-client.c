@@ -90,10 +90,10 @@ static int run(int argc, char *argv[]) {
         if (r <= 0)
                 return r;
 
-        if (daemon_resolve_dir(arg_config_dir, "FLUXIFY_CONFIG_DIR", FLUXIFY_CONFIG_DIR, &config_dir) < 0 ||
-            daemon_resolve_dir(arg_state_dir, "FLUXIFY_STATE_DIR", FLUXIFY_STATE_DIR, &state_dir) < 0 ||
-            daemon_resolve_dir(arg_runtime_dir, "FLUXIFY_RUNTIME_DIR", FLUXIFY_RUNTIME_DIR, &runtime_dir) < 0)
-                return log_error_errno(EINVAL, "Directories must be absolute paths.");
+        r = daemon_resolve_dirs(arg_config_dir, arg_state_dir, arg_runtime_dir, &config_dir, &state_dir,
+                                &runtime_dir);
+        if (r < 0)
+                return log_error_errno(r, "Directories must be absolute paths: %m");
 
         r = flux_errors_register();
         if (r < 0)

@@ -65,6 +65,20 @@ int daemon_watchdog_enable(sd_event *event) {
         return sd_event_set_watchdog(event, true);
 }
 
+int daemon_resolve_dirs(const char *config_arg, const char *state_arg, const char *runtime_arg,
+                        char **ret_config, char **ret_state, char **ret_runtime) {
+        _cleanup_(freep) char *c = NULL, *s = NULL, *r = NULL;
+
+        if (daemon_resolve_dir(config_arg, "FLUXIFY_CONFIG_DIR", FLUXIFY_CONFIG_DIR, &c) < 0 ||
+            daemon_resolve_dir(state_arg, "FLUXIFY_STATE_DIR", FLUXIFY_STATE_DIR, &s) < 0 ||
+            daemon_resolve_dir(runtime_arg, "FLUXIFY_RUNTIME_DIR", FLUXIFY_RUNTIME_DIR, &r) < 0)
+                return -EINVAL;
+        *ret_config = TAKE_PTR(c);
+        *ret_state = TAKE_PTR(s);
+        *ret_runtime = TAKE_PTR(r);
+        return 0;
+}
+
 int daemon_resolve_dir(const char *arg, const char *env_name, const char *fallback, char **ret) {
         const char *v = arg;
         char *s;

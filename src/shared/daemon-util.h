@@ -26,3 +26,9 @@ int daemon_watchdog_enable(sd_event *event);
 /* Resolve a directory setting: the command-line value if set, else the environment variable if set
  * and non-empty, else the default. Relative paths are refused (-EINVAL). */
 int daemon_resolve_dir(const char *arg, const char *env_name, const char *fallback, char **ret);
+
+/* The three directories both daemons take (--config-dir/--state-dir/--runtime-dir, then
+ * FLUXIFY_{CONFIG,STATE,RUNTIME}_DIR, then the built-in defaults). Returns -EINVAL for a relative
+ * path (or -ENOMEM). The out-parameters are written only on success. */
+int daemon_resolve_dirs(const char *config_arg, const char *state_arg, const char *runtime_arg,
+                        char **ret_config, char **ret_state, char **ret_runtime);
